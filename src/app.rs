@@ -1,0 +1,171 @@
+//! Building and running the server: `Application::build` wires the parts together
+//! and binds the port; `run_until_stopped` serves until SIGTERM or Ctrl-C.
+
+use std::future::Future;
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::auth::access_token::AccessTokens;
+use crate::auth::gate::SessionGate;
+use crate::auth::keys::KeyRing;
+use crate::auth::password::PasswordHasherPool;
+use crate::auth::throttle::IpLimiter;
+use crate::clock::{SharedClock, SystemClock};
+use crate::cluster::Cluster;
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::store::{Backend, Db};
+
+/// Everything a request handler may need; one per server.
+pub struct App {
+    pub config: Config,
+    pub db: Db,
+    pub clock: SharedClock,
+    pub hasher: PasswordHasherPool,
+    pub keys: Arc<KeyRing>,
+    pub tokens: AccessTokens,
+    pub gate: Arc<SessionGate>,
+    pub cluster: Cluster,
+    pub limiter: IpLimiter,
+    pub metrics: Metrics,
+    /// Background work that lives as long as the server.
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Cheap to clone; handlers take it with `State(state)`.
+#[derive(Clone)]
+pub struct AppState(Arc<App>);
+
+impl Deref for AppState {
+    type Target = App;
+
+    fn deref(&self) -> &App {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub async fn new(config: Config, clock: SharedClock) -> anyhow::Result<Self> {
+        let db = Db::connect(&config.database_url()).await?;
+        db.migrate().await?;
+        let cluster = Cluster::connect(
+            config.redis_url.as_deref(),
+            &config.redis_prefix,
+            db.backend == Backend::Sqlite,
+        )
+        .await?;
+        let keys = Arc::new(KeyRing::load(db.clone(), clock.clone()).await?);
+        let tokens = AccessTokens::new(
+            keys.clone(),
+            clock.clone(),
+            config.issuer(),
+            config.access_token_ttl,
+        );
+        let gate = Arc::new(SessionGate::new(db.clone(), clock.clone(), cluster.clone()));
+        let limiter = IpLimiter::new(config.auth_rate_per_minute, clock.clone(), &cluster);
+        let mut tasks = Vec::new();
+        let listener_gate = gate.clone();
+        tasks.extend(cluster.spawn_listener(Arc::new(move |event| listener_gate.apply(&event))));
+        let ring = keys.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(600));
+            loop {
+                every.tick().await;
+                if let Err(err) = ring.reload_if_older_than(3600).await {
+                    tracing::warn!(error = format!("{err:#}"), "reloading signing keys failed");
+                }
+            }
+        }));
+        Ok(Self(Arc::new(App {
+            hasher: PasswordHasherPool::new()?,
+            config,
+            db,
+            clock,
+            keys,
+            tokens,
+            gate,
+            cluster,
+            limiter,
+            metrics: Metrics::default(),
+            tasks,
+        })))
+    }
+}
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        Self::build_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    pub async fn build_with_clock(config: Config, clock: SharedClock) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+        let state = AppState::new(config, clock).await?;
+        Ok(Self { listener, state })
+    }
+
+    /// The bound port (useful when configured with port 0).
+    pub fn port(&self) -> u16 {
+        self.listener
+            .local_addr()
+            .map(|a| a.port())
+            .unwrap_or_default()
+    }
+
+    pub fn state(&self) -> AppState {
+        self.state.clone()
+    }
+
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let router = crate::http::router::build(self.state.clone())?;
+        crate::http::server::serve(self.listener, router, shutdown).await;
+        Ok(())
+    }
+
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        tracing::info!(address = %self.listener.local_addr()?, backend = ?self.state.db.backend, "hallpass is listening");
+        if !crate::users::store::any_admin(&self.state.db).await? {
+            tracing::warn!(
+                "no administrator exists yet; create one with: \
+                 HALLPASS_PASSWORD=… hallpass user create --username admin --role admin"
+            );
+        }
+        self.run_until(shutdown_signal()).await
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sigterm) => {
+                sigterm.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

@@ -1,0 +1,171 @@
+//! Token signing keys (Ed25519), kept in the database so every node signs and
+//! verifies with the same set; the public halves are published as JWKS.
+//!
+//! A key signs for `ROTATE_AFTER`; a fresh one is then generated and the old one stays
+//! valid for verification until every token it signed has expired.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ed25519_dalek::SigningKey;
+use ed25519_dalek::pkcs8::EncodePrivateKey;
+use jsonwebtoken::{DecodingKey, EncodingKey};
+use serde_json::{Value, json};
+use sqlx::Row;
+
+use crate::clock::{SharedClock, Timestamp};
+use crate::store::Db;
+
+/// How long one key signs new tokens.
+const ROTATE_AFTER: i64 = 30 * 24 * 3600;
+/// How long a retired key still verifies (longer than any access token lives).
+const VERIFY_AFTER_RETIRE: i64 = 3600;
+
+pub struct ActiveKey {
+    pub kid: String,
+    pub encoding: EncodingKey,
+}
+
+struct KeySet {
+    active: Arc<ActiveKey>,
+    verifying: HashMap<String, DecodingKey>,
+    jwks: Value,
+}
+
+/// The node's view of the signing keys; reloaded from the database when stale or
+/// when a token names a key this node has not seen.
+pub struct KeyRing {
+    db: Db,
+    clock: SharedClock,
+    set: RwLock<Arc<KeySet>>,
+    loaded_at: RwLock<Timestamp>,
+}
+
+impl KeyRing {
+    pub async fn load(db: Db, clock: SharedClock) -> anyhow::Result<Self> {
+        let set = load_set(&db, clock.now()).await?;
+        let now = clock.now();
+        Ok(Self {
+            db,
+            clock,
+            set: RwLock::new(Arc::new(set)),
+            loaded_at: RwLock::new(now),
+        })
+    }
+
+    fn current(&self) -> Arc<KeySet> {
+        self.set.read().expect("key ring lock").clone()
+    }
+
+    /// The key new tokens are signed with.
+    pub fn active(&self) -> Arc<ActiveKey> {
+        self.current().active.clone()
+    }
+
+    pub fn jwks(&self) -> Value {
+        self.current().jwks.clone()
+    }
+
+    /// The verification key for `kid`, reloading at most every 10 s on a miss.
+    pub async fn verifying_key(&self, kid: &str) -> Option<DecodingKey> {
+        if let Some(key) = self.current().verifying.get(kid) {
+            return Some(key.clone());
+        }
+        if self.reload_if_older_than(10).await.is_err() {
+            return None;
+        }
+        self.current().verifying.get(kid).cloned()
+    }
+
+    /// Reloads (and rotates, if due) when the loaded set is older than `seconds`.
+    pub async fn reload_if_older_than(&self, seconds: i64) -> anyhow::Result<()> {
+        let now = self.clock.now();
+        {
+            let mut loaded_at = self.loaded_at.write().expect("key ring lock");
+            if now - *loaded_at < seconds {
+                return Ok(());
+            }
+            *loaded_at = now;
+        }
+        let set = load_set(&self.db, now).await?;
+        *self.set.write().expect("key ring lock") = Arc::new(set);
+        Ok(())
+    }
+}
+
+async fn load_set(db: &Db, now: Timestamp) -> anyhow::Result<KeySet> {
+    let mut rows = fetch_keys(db, now).await?;
+    if !rows.iter().any(|k| k.created_at > now - ROTATE_AFTER) {
+        insert_new_key(db, now).await?;
+        rows = fetch_keys(db, now).await?;
+    }
+    let newest = rows
+        .iter()
+        .max_by_key(|k| (k.created_at, k.kid.clone()))
+        .ok_or_else(|| anyhow::anyhow!("no signing key"))?;
+    let active = Arc::new(ActiveKey {
+        kid: newest.kid.clone(),
+        encoding: EncodingKey::from_ed_der(&newest.private_der),
+    });
+    let mut verifying = HashMap::new();
+    let mut keys = Vec::new();
+    for row in &rows {
+        let x = URL_SAFE_NO_PAD.encode(&row.public_key);
+        verifying.insert(row.kid.clone(), DecodingKey::from_ed_components(&x)?);
+        keys.push(json!({"kty": "OKP", "crv": "Ed25519", "x": x, "kid": row.kid, "alg": "EdDSA", "use": "sig"}));
+    }
+    Ok(KeySet {
+        active,
+        verifying,
+        jwks: json!({ "keys": keys }),
+    })
+}
+
+struct KeyRow {
+    kid: String,
+    private_der: Vec<u8>,
+    public_key: Vec<u8>,
+    created_at: Timestamp,
+}
+
+async fn fetch_keys(db: &Db, now: Timestamp) -> anyhow::Result<Vec<KeyRow>> {
+    let rows = sqlx::query(
+        "SELECT kid, private_der, public_key, created_at FROM signing_keys
+         WHERE algorithm = 'EdDSA' AND created_at > $1",
+    )
+    .bind(now - ROTATE_AFTER - VERIFY_AFTER_RETIRE)
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(KeyRow {
+                kid: r.try_get("kid")?,
+                private_der: r.try_get("private_der")?,
+                public_key: r.try_get("public_key")?,
+                created_at: r.try_get("created_at")?,
+            })
+        })
+        .collect()
+}
+
+async fn insert_new_key(db: &Db, now: Timestamp) -> anyhow::Result<()> {
+    let seed: [u8; 32] = rand::random();
+    let key = SigningKey::from_bytes(&seed);
+    let der = key
+        .to_pkcs8_der()
+        .map_err(|e| anyhow::anyhow!("pkcs8 encoding: {e}"))?;
+    sqlx::query(
+        "INSERT INTO signing_keys (kid, algorithm, private_der, public_key, created_at)
+         VALUES ($1, 'EdDSA', $2, $3, $4)",
+    )
+    .bind(uuid::Uuid::now_v7().simple().to_string())
+    .bind(der.as_bytes().to_vec())
+    .bind(key.verifying_key().to_bytes().to_vec())
+    .bind(now)
+    .execute(&db.pool)
+    .await?;
+    tracing::info!("generated a new token signing key");
+    Ok(())
+}

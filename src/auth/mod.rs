@@ -1,0 +1,12 @@
+//! Identity: passwords, tokens, sessions, the per-request gate, and `/api/v1/auth/*`.
+
+pub mod access_token;
+pub mod gate;
+pub mod keys;
+pub mod login;
+pub mod password;
+pub mod principal;
+pub mod refresh_token;
+pub mod routes;
+pub mod sessions;
+pub mod throttle;

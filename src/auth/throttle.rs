@@ -1,0 +1,100 @@
+//! Brute-force brakes: a per-client-IP request budget on the credential endpoints,
+//! and the per-account lock policy.
+//!
+//! The IP budget is a fixed one-minute window. With Redis the counters live there, so
+//! every node draws on the same budget; without it they live in this process.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+
+use redis::aio::ConnectionManager;
+
+use crate::clock::{SharedClock, Timestamp};
+use crate::cluster::Cluster;
+use crate::http::error::{ApiError, ApiResult};
+
+const WINDOW: i64 = 60;
+
+pub struct IpLimiter {
+    per_minute: u32,
+    clock: SharedClock,
+    redis: Option<ConnectionManager>,
+    redis_prefix: String,
+    local: Mutex<HashMap<IpAddr, (i64, u32)>>,
+}
+
+impl IpLimiter {
+    pub fn new(per_minute: u32, clock: SharedClock, cluster: &Cluster) -> Self {
+        Self {
+            per_minute,
+            clock,
+            redis: cluster.redis.clone(),
+            redis_prefix: cluster.prefix.clone(),
+            local: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Counts one request from `ip`; 429 with `Retry-After` once over budget.
+    pub async fn hit(&self, ip: IpAddr) -> ApiResult<()> {
+        let now = self.clock.now();
+        let window = now.div_euclid(WINDOW);
+        let count = match self.redis.clone() {
+            Some(mut redis) => {
+                let key = format!("{}:rl:auth:{ip}:{window}", self.redis_prefix);
+                let (count,): (u32,) = redis::pipe()
+                    .atomic()
+                    .incr(&key, 1)
+                    .expire(&key, WINDOW * 2)
+                    .ignore()
+                    .query_async(&mut redis)
+                    .await?;
+                count
+            }
+            None => self.hit_local(ip, window),
+        };
+        if count > self.per_minute {
+            let retry_after = (WINDOW - now.rem_euclid(WINDOW)) as u64;
+            return Err(ApiError::TooManyRequests { retry_after });
+        }
+        Ok(())
+    }
+
+    fn hit_local(&self, ip: IpAddr, window: i64) -> u32 {
+        let mut counters = self.local.lock().expect("rate limiter lock");
+        if counters.len() > 100_000 {
+            counters.retain(|_, (w, _)| *w == window);
+        }
+        let entry = counters.entry(ip).or_insert((window, 0));
+        if entry.0 != window {
+            *entry = (window, 0);
+        }
+        entry.1 = entry.1.saturating_add(1);
+        entry.1
+    }
+}
+
+/// How long an account stays locked after `failures` consecutive failures, given
+/// the configured threshold: nothing below it, then one minute doubling with each
+/// further failure, at most a day.
+pub fn lock_period(failures: i64, max_failures: u32) -> Option<i64> {
+    let over = failures - i64::from(max_failures);
+    (over >= 0).then(|| 60i64.saturating_mul(1i64 << over.min(11)).min(24 * 3600))
+}
+
+pub fn is_locked(locked_until: Option<Timestamp>, now: Timestamp) -> bool {
+    locked_until.is_some_and(|until| until > now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_grows_and_is_capped() {
+        assert_eq!(lock_period(9, 10), None);
+        assert_eq!(lock_period(10, 10), Some(60));
+        assert_eq!(lock_period(11, 10), Some(120));
+        assert_eq!(lock_period(40, 10), Some(24 * 3600));
+    }
+}

@@ -1,0 +1,205 @@
+//! The command line: `hallpass [serve]`, `hallpass migrate`, `hallpass user create`.
+
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+
+use crate::app::Application;
+use crate::auth::password::PasswordHasherPool;
+use crate::clock::{Clock, SystemClock};
+use crate::config::{Config, LogFormat, toml_defaults};
+use crate::store::Db;
+use crate::users::accounts::{self, AccountInput};
+
+/// Roles that exist before any configuration.
+pub const BUILT_IN_ROLES: [&str; 4] = ["user", "operator", "manager", "admin"];
+
+/// Hallpass: accounts, sessions and tokens for your app, in one binary.
+///
+/// Every setting can also be given in `hallpass.toml` (path in HALLPASS_CONFIG) using
+/// its long name with underscores, e.g. `access_token_ttl = 600`.
+#[derive(Parser, Debug)]
+#[command(name = "hallpass", version)]
+pub struct Cli {
+    #[command(flatten)]
+    pub config: Config,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the HTTP server (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage accounts from the shell.
+    User {
+        #[command(subcommand)]
+        action: UserCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Create an account. The password is read from HALLPASS_PASSWORD or, if unset,
+    /// from one line of standard input.
+    Create {
+        #[arg(long)]
+        username: String,
+        /// A role to grant (repeatable); default `user`.
+        #[arg(long = "role")]
+        roles: Vec<String>,
+        #[arg(long)]
+        email: Option<String>,
+    },
+}
+
+/// Parses arguments with `hallpass.toml` values as defaults.
+pub fn parse() -> anyhow::Result<Cli> {
+    let path = std::env::var_os("HALLPASS_CONFIG")
+        .map_or_else(|| PathBuf::from("hallpass.toml"), PathBuf::from);
+    let mut command = Cli::command();
+    for (key, value) in toml_defaults(&path)? {
+        let known = command.get_arguments().any(|a| a.get_id() == key.as_str());
+        if !known {
+            anyhow::bail!("{}: unknown setting `{key}`", path.display());
+        }
+        command = command.mut_arg(key, |arg| arg.default_value(value));
+    }
+    Ok(Cli::from_arg_matches(&command.get_matches())?)
+}
+
+fn init_tracing(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match config.log_format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+pub fn main() -> ExitCode {
+    let cli = match parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            eprintln!("hallpass: {err:#}");
+            return ExitCode::from(2);
+        }
+    };
+    init_tracing(&cli.config);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("hallpass: cannot start the runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("hallpass: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            Application::build(cli.config)
+                .await?
+                .run_until_stopped()
+                .await
+        }
+        Command::Migrate => {
+            Db::connect(&cli.config.database_url())
+                .await?
+                .migrate()
+                .await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::User {
+            action:
+                UserCommand::Create {
+                    username,
+                    roles,
+                    email,
+                },
+        } => create_user(&cli.config, &username, &roles, email.as_deref()).await,
+    }
+}
+
+async fn create_user(
+    config: &Config,
+    username: &str,
+    roles: &[String],
+    email: Option<&str>,
+) -> anyhow::Result<()> {
+    let unknown: Vec<&String> = roles
+        .iter()
+        .filter(|r| !BUILT_IN_ROLES.contains(&r.as_str()))
+        .collect();
+    if !unknown.is_empty() {
+        anyhow::bail!(
+            "unknown role(s) {unknown:?}; known roles: {}",
+            BUILT_IN_ROLES.join(", ")
+        );
+    }
+    let password = match std::env::var("HALLPASS_PASSWORD") {
+        Ok(password) => password,
+        Err(_) => {
+            let mut line = String::new();
+            std::io::stdin().lock().read_line(&mut line)?;
+            line.trim_end_matches(['\r', '\n']).to_owned()
+        }
+    };
+    let db = Db::connect(&config.database_url()).await?;
+    db.migrate().await?;
+    let mut role_names: Vec<&str> = roles.iter().map(String::as_str).collect();
+    if role_names.is_empty() {
+        role_names.push("user");
+    }
+    let input = AccountInput {
+        username,
+        password: &password,
+        email,
+        name: None,
+    };
+    let min = usize::from(config.password_min_length);
+    let user = accounts::create(
+        &db,
+        &PasswordHasherPool::new()?,
+        min,
+        &input,
+        &role_names,
+        None,
+        SystemClock.now(),
+    )
+    .await
+    .map_err(|err| match err {
+        crate::http::error::ApiError::Validation(errors) => anyhow::anyhow!(
+            "{}",
+            errors
+                .iter()
+                .map(|e| format!("{} {}", e.field, e.message))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+        other => anyhow::anyhow!("{other}"),
+    })?;
+    println!(
+        "created user {} ({}) with roles {}",
+        user.username,
+        user.id,
+        user.roles.join(", ")
+    );
+    Ok(())
+}

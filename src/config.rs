@@ -1,0 +1,163 @@
+//! Runtime settings: every `HALLPASS_*` variable, with safe defaults.
+//!
+//! Precedence is command-line flag > environment variable > `hallpass.toml` > built-in
+//! default. The TOML file uses the same names in lower case without the prefix
+//! (`listen = "0.0.0.0:8080"`); it is applied by turning its values into clap defaults,
+//! so `hallpass --help` stays the one list of settings.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use ipnet::IpNet;
+
+/// Settings shared by every subcommand.
+#[derive(Args, Debug, Clone)]
+pub struct Config {
+    /// Address the HTTP server listens on.
+    #[arg(
+        long,
+        env = "HALLPASS_LISTEN",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
+    pub listen: SocketAddr,
+
+    /// Directory for the SQLite database and stored files.
+    #[arg(
+        long,
+        env = "HALLPASS_DATA_DIR",
+        default_value = "./data",
+        global = true
+    )]
+    pub data_dir: PathBuf,
+
+    /// Database URL: `sqlite:PATH` or `postgres://…`. Default: SQLite in the data dir.
+    #[arg(long, env = "HALLPASS_DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+
+    /// Redis URL for shared rate limits and instant revocation across nodes.
+    #[arg(long, env = "HALLPASS_REDIS_URL", global = true)]
+    pub redis_url: Option<String>,
+
+    /// Access token lifetime in seconds (at most 900).
+    #[arg(long, env = "HALLPASS_ACCESS_TOKEN_TTL", default_value_t = 900,
+          value_parser = clap::value_parser!(u64).range(30..=900), global = true)]
+    pub access_token_ttl: u64,
+
+    /// Seconds a rotated refresh token still returns its successor (concurrent clients).
+    #[arg(long, env = "HALLPASS_REFRESH_GRACE", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(0..=120), global = true)]
+    pub refresh_grace: u64,
+
+    /// Consecutive failed logins before an account is locked (for a growing period).
+    #[arg(long, env = "HALLPASS_LOGIN_MAX_FAILURES", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..=100), global = true)]
+    pub login_max_failures: u32,
+
+    /// Prefix of every Redis key and channel (lets deployments share one Redis).
+    #[arg(
+        long,
+        env = "HALLPASS_REDIS_PREFIX",
+        default_value = "hallpass",
+        global = true
+    )]
+    pub redis_prefix: String,
+
+    /// Requests per minute per client IP on the credential endpoints of `/api/v1/auth/*`.
+    #[arg(long, env = "HALLPASS_AUTH_RATE_PER_MINUTE", default_value_t = 60,
+          value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub auth_rate_per_minute: u32,
+
+    /// Comma-separated proxy addresses or CIDRs whose `X-Forwarded-For` is believed.
+    #[arg(
+        long,
+        env = "HALLPASS_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub trusted_proxies: Vec<IpNet>,
+
+    /// Public base URL of this server; also the `iss` of the tokens it issues.
+    #[arg(long, env = "HALLPASS_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+
+    /// Allow self-service sign-up at `POST /api/v1/auth/register`.
+    #[arg(long, env = "HALLPASS_REGISTRATION_OPEN", default_value_t = true,
+          action = clap::ArgAction::Set, global = true)]
+    pub registration_open: bool,
+
+    /// Minimum password length (8 to 64).
+    #[arg(long, env = "HALLPASS_PASSWORD_MIN_LENGTH", default_value_t = 8,
+          value_parser = clap::value_parser!(u8).range(8..=64), global = true)]
+    pub password_min_length: u8,
+
+    /// Log format: `json` (structured, one object a line) or `text`.
+    #[arg(
+        long,
+        env = "HALLPASS_LOG_FORMAT",
+        default_value = "json",
+        global = true
+    )]
+    pub log_format: LogFormat,
+
+    /// Log filter in `RUST_LOG` syntax.
+    #[arg(long, env = "HALLPASS_LOG", default_value = "info", global = true)]
+    pub log: String,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Text,
+}
+
+impl Config {
+    /// The database URL actually used: the configured one or SQLite in the data dir.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite:{}", self.data_dir.join("hallpass.db").display()),
+        }
+    }
+
+    /// The `iss`/`aud` of our own tokens.
+    pub fn issuer(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.listen),
+        }
+    }
+}
+
+/// Reads `hallpass.toml` (if present) into `(arg id, value)` pairs for clap defaults.
+pub fn toml_defaults(path: &Path) -> anyhow::Result<Vec<(String, String)>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(anyhow::anyhow!("reading {}: {e}", path.display())),
+    };
+    let table: toml::Table =
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let mut pairs = Vec::new();
+    for (key, value) in table {
+        let value = match value {
+            toml::Value::String(s) => s,
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            toml::Value::Array(items) => items
+                .iter()
+                .map(|v| {
+                    v.as_str()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| v.to_string())
+                })
+                .collect::<Vec<_>>()
+                .join(","),
+            // Tables are sections for later features (e.g. `[roles]`), not flat settings.
+            _ => continue,
+        };
+        pairs.push((key, value));
+    }
+    Ok(pairs)
+}

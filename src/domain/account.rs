@@ -1,0 +1,108 @@
+//! Account fields as validated newtypes: once built, a value is known to be acceptable.
+
+use crate::http::error::FieldError;
+
+/// A username: 3–64 characters of letters, digits, `.`, `_`, `-`; unique case-insensitively.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Username(String);
+
+impl Username {
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        let trimmed = raw.trim();
+        let len = trimmed.chars().count();
+        if !(3..=64).contains(&len) {
+            return Err(FieldError::new(
+                "username",
+                "must be 3 to 64 characters long",
+            ));
+        }
+        if !trimmed
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        {
+            return Err(FieldError::new(
+                "username",
+                "may contain only letters, digits, '.', '_' and '-'",
+            ));
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The form stored in the unique index.
+    pub fn key(&self) -> String {
+        self.0.to_lowercase()
+    }
+}
+
+/// An e-mail address, syntax-checked (RFC 5322 address spec).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        let trimmed = raw.trim();
+        if trimmed.len() > 254 || !email_address::EmailAddress::is_valid(trimmed) {
+            return Err(FieldError::new("email", "is not a valid e-mail address"));
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn key(&self) -> String {
+        self.0.to_lowercase()
+    }
+}
+
+/// A display name: up to 200 characters, no control characters.
+pub fn parse_name(raw: &str) -> Result<String, FieldError> {
+    let trimmed = raw.trim();
+    if trimmed.chars().count() > 200 || trimmed.chars().any(char::is_control) {
+        return Err(FieldError::new(
+            "name",
+            "must be at most 200 characters without control characters",
+        ));
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// Profile JSON: an object of at most 16 KiB.
+pub fn parse_profile(value: &serde_json::Value) -> Result<String, FieldError> {
+    if !value.is_object() {
+        return Err(FieldError::new("profile", "must be a JSON object"));
+    }
+    let text = value.to_string();
+    if text.len() > 16 * 1024 {
+        return Err(FieldError::new("profile", "must be at most 16 KiB"));
+    }
+    Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames() {
+        assert_eq!(Username::parse(" Alice ").unwrap().key(), "alice");
+        assert!(Username::parse("ab").is_err());
+        assert!(Username::parse("has space").is_err());
+        assert!(Username::parse(&"x".repeat(65)).is_err());
+        assert!(Username::parse("ok_name-1.2").is_ok());
+    }
+
+    #[test]
+    fn emails() {
+        assert_eq!(
+            Email::parse("A@Example.com").unwrap().key(),
+            "a@example.com"
+        );
+        assert!(Email::parse("not-an-email").is_err());
+    }
+}

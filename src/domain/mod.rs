@@ -1,0 +1,4 @@
+//! Pure types and validation rules: no I/O, no framework.
+
+pub mod account;
+pub mod password_policy;

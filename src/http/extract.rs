@@ -1,0 +1,171 @@
+//! App-owned extractors: malformed bodies and queries come back as our problem+json,
+//! never as the framework's plain text.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use serde::de::DeserializeOwned;
+
+use super::error::{ApiError, FieldError};
+
+/// A JSON request body (`Content-Type: application/json`).
+pub struct Json<T>(pub T);
+
+/// A JSON or `application/x-www-form-urlencoded` body (login, register).
+pub struct JsonOrForm<T>(pub T);
+
+/// A JSON body that may be left out entirely; an empty body means `T::default()`.
+pub struct OptionalJson<T>(pub T);
+
+/// A query string; bad values are a 400 naming the parameter.
+pub struct Query<T>(pub T);
+
+enum BodyKind {
+    Json,
+    Form,
+    Other,
+}
+
+fn body_kind(headers: &HeaderMap) -> Option<BodyKind> {
+    let value = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
+    let mime = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    Some(if mime == "application/json" || mime.ends_with("+json") {
+        BodyKind::Json
+    } else if mime == "application/x-www-form-urlencoded" {
+        BodyKind::Form
+    } else {
+        BodyKind::Other
+    })
+}
+
+async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge
+        } else {
+            ApiError::bad_request("unreadable_body", "the request body could not be read")
+        }
+    })
+}
+
+/// Deserializes JSON, telling syntax errors (400) from wrong fields (422).
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let malformed = |err: serde_json::Error| {
+        ApiError::bad_request(
+            "malformed_json",
+            format!("the body is not valid JSON: {err}"),
+        )
+    };
+    // Syntax first (a cheap pass that builds nothing), so a broken document is
+    // always a 400 even when its beginning already fails the schema.
+    serde_json::from_slice::<serde::de::IgnoredAny>(bytes).map_err(malformed)?;
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Data => field_error(&path, &inner.to_string()),
+            _ => malformed(inner),
+        }
+    })?;
+    Ok(value)
+}
+
+fn parse_form<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(bytes));
+    serde_path_to_error::deserialize(de)
+        .map_err(|err| field_error(&err.path().to_string(), &err.into_inner().to_string()))
+}
+
+/// Serde's message names the problem; the path (or the field serde names) says where.
+fn field_error(path: &str, message: &str) -> ApiError {
+    let field = if path.is_empty() || path == "." {
+        named_field(message).unwrap_or_default()
+    } else {
+        path.to_owned()
+    };
+    let message = message
+        .split(" at line ")
+        .next()
+        .unwrap_or(message)
+        .to_owned();
+    ApiError::Validation(vec![FieldError::new(field, message)])
+}
+
+/// Pulls `x` out of serde messages like "missing field `x`" / "unknown field `x`".
+fn named_field(message: &str) -> Option<String> {
+    let start = message.find('`')? + 1;
+    let len = message[start..].find('`')?;
+    Some(message[start..start + len].to_owned())
+}
+
+fn wrong_type(expected: &str) -> ApiError {
+    ApiError::UnsupportedMediaType(format!("the body must be sent as {expected}"))
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match body_kind(req.headers()) {
+            Some(BodyKind::Json) => Ok(Self(parse_json(&read_body(req, state).await?)?)),
+            _ => Err(wrong_type("application/json")),
+        }
+    }
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonOrForm<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match body_kind(req.headers()) {
+            Some(BodyKind::Json) => Ok(Self(parse_json(&read_body(req, state).await?)?)),
+            Some(BodyKind::Form) => Ok(Self(parse_form(&read_body(req, state).await?)?)),
+            _ => Err(wrong_type(
+                "application/json or application/x-www-form-urlencoded",
+            )),
+        }
+    }
+}
+
+impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let kind = body_kind(req.headers());
+        let body = read_body(req, state).await?;
+        match kind {
+            _ if body.iter().all(u8::is_ascii_whitespace) => Ok(Self(T::default())),
+            Some(BodyKind::Json) => Ok(Self(parse_json(&body)?)),
+            _ => Err(wrong_type("application/json")),
+        }
+    }
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(de)
+            .map(Self)
+            .map_err(|err| {
+                let path = err.path().to_string();
+                let message = err.into_inner().to_string();
+                let field = named_field(&message)
+                    .filter(|_| path == ".")
+                    .unwrap_or(path);
+                ApiError::bad_request(
+                    "invalid_query",
+                    format!("query parameter `{field}`: {message}"),
+                )
+            })
+    }
+}

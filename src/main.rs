@@ -1,0 +1,5 @@
+//! `hallpass` — see `hallpass --help`.
+
+fn main() -> std::process::ExitCode {
+    hallpass::cli::main()
+}

@@ -1,0 +1,245 @@
+//! User queries, one text for both backends.
+
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+
+use super::model::User;
+use crate::clock::Timestamp;
+use crate::domain::account::{Email, Username};
+use crate::http::error::{ApiError, ApiResult};
+use crate::store::{Db, is_unique_violation};
+
+const COLUMNS: &str =
+    "id, username, email, name, profile, attributes, password_hash, failed_logins,
+    locked_until, created_at, updated_at, updated_by, expired_at";
+
+pub struct NewUser<'a> {
+    pub username: &'a Username,
+    pub email: Option<&'a Email>,
+    pub name: &'a str,
+    pub password_hash: &'a str,
+    pub roles: &'a [&'a str],
+    pub created_by: Option<&'a str>,
+}
+
+fn from_row(row: &AnyRow, roles: Vec<String>) -> Result<User, sqlx::Error> {
+    Ok(User {
+        id: row.try_get("id")?,
+        username: row.try_get("username")?,
+        email: row.try_get("email")?,
+        name: row.try_get("name")?,
+        profile: row.try_get("profile")?,
+        attributes: row.try_get("attributes")?,
+        password_hash: row.try_get("password_hash")?,
+        failed_logins: row.try_get("failed_logins")?,
+        locked_until: row.try_get("locked_until")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        updated_by: row.try_get("updated_by")?,
+        expired_at: row.try_get("expired_at")?,
+        roles,
+    })
+}
+
+/// Maps a unique violation to a 409 naming the field that is taken.
+pub fn conflict_or(err: sqlx::Error) -> ApiError {
+    if !is_unique_violation(&err) {
+        return err.into();
+    }
+    let sqlx::Error::Database(db) = &err else {
+        return err.into();
+    };
+    let what = db.constraint().unwrap_or_else(|| db.message());
+    if what.contains("email") {
+        ApiError::conflict("email_taken", "that e-mail address is already in use")
+    } else if what.contains("username") {
+        ApiError::conflict("username_taken", "that username is already taken")
+    } else {
+        ApiError::conflict("conflict", "the record already exists")
+    }
+}
+
+pub async fn insert(db: &Db, new: NewUser<'_>, now: Timestamp) -> ApiResult<User> {
+    let id = uuid::Uuid::now_v7().to_string();
+    let mut tx = db.pool.begin().await?;
+    sqlx::query(
+        "INSERT INTO users (id, username, username_key, email, email_key, name, password_hash,
+                            created_at, updated_at, updated_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)",
+    )
+    .bind(&id)
+    .bind(new.username.as_str())
+    .bind(new.username.key())
+    .bind(new.email.map(|e| e.as_str().to_owned()))
+    .bind(new.email.map(Email::key))
+    .bind(new.name)
+    .bind(new.password_hash)
+    .bind(now)
+    .bind(new.created_by)
+    .execute(&mut *tx)
+    .await
+    .map_err(conflict_or)?;
+    set_roles_in(&mut tx, &id, new.roles).await?;
+    tx.commit().await?;
+    find(db, &id).await?.ok_or(ApiError::NotFound)
+}
+
+async fn set_roles_in(
+    tx: &mut Transaction<'_, Any>,
+    user_id: &str,
+    roles: &[&str],
+) -> ApiResult<()> {
+    sqlx::query("DELETE FROM user_roles WHERE user_id = $1")
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await?;
+    for role in roles {
+        sqlx::query("INSERT INTO user_roles (user_id, role) VALUES ($1, $2)")
+            .bind(user_id)
+            .bind(*role)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+pub async fn roles_of(db: &Db, user_id: &str) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT role FROM user_roles WHERE user_id = $1 ORDER BY role")
+        .bind(user_id)
+        .fetch_all(&db.pool)
+        .await
+}
+
+async fn with_roles(db: &Db, row: Option<AnyRow>) -> ApiResult<Option<User>> {
+    let Some(row) = row else { return Ok(None) };
+    let roles = roles_of(db, row.try_get("id")?).await?;
+    Ok(Some(from_row(&row, roles)?))
+}
+
+/// Any user by id, expired or not.
+pub async fn find(db: &Db, id: &str) -> ApiResult<Option<User>> {
+    let sql = sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM users WHERE id = $1"));
+    let row = sqlx::query(sql).bind(id).fetch_optional(&db.pool).await?;
+    with_roles(db, row).await
+}
+
+/// The user a login name (username or e-mail, any case) refers to.
+pub async fn find_by_login(db: &Db, login: &str) -> ApiResult<Option<User>> {
+    let key = login.trim().to_lowercase();
+    let sql = sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM users WHERE username_key = $1 OR email_key = $1 ORDER BY username_key = $1 DESC"
+    ));
+    let row = sqlx::query(sql).bind(key).fetch_optional(&db.pool).await?;
+    with_roles(db, row).await
+}
+
+pub async fn any_admin(db: &Db) -> Result<bool, sqlx::Error> {
+    let count: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM user_roles r JOIN users u ON u.id = r.user_id
+         WHERE r.role = 'admin' AND u.expired_at IS NULL",
+    )
+    .fetch_one(&db.pool)
+    .await?;
+    Ok(count > 0)
+}
+
+/// Counts a failed login; returns the consecutive failures so far.
+pub async fn record_failure(db: &Db, id: &str) -> ApiResult<i64> {
+    Ok(sqlx::query_scalar(
+        "UPDATE users SET failed_logins = failed_logins + 1 WHERE id = $1 RETURNING failed_logins",
+    )
+    .bind(id)
+    .fetch_one(&db.pool)
+    .await?)
+}
+
+pub async fn lock_until(db: &Db, id: &str, until: Timestamp) -> ApiResult<()> {
+    sqlx::query("UPDATE users SET locked_until = $2 WHERE id = $1")
+        .bind(id)
+        .bind(until)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+pub async fn record_success(db: &Db, id: &str) -> ApiResult<()> {
+    sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1 AND (failed_logins <> 0 OR locked_until IS NOT NULL)")
+        .bind(id)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+pub async fn set_password_hash(
+    db: &Db,
+    id: &str,
+    hash: &str,
+    now: Timestamp,
+    by: &str,
+) -> ApiResult<()> {
+    sqlx::query(
+        "UPDATE users SET password_hash = $2, updated_at = $3, updated_by = $4 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(hash)
+    .bind(now)
+    .bind(by)
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
+/// Fields of a profile edit; `None` leaves a field as it is.
+#[derive(Default)]
+pub struct ProfileChange {
+    pub username: Option<Username>,
+    pub email: Option<Option<Email>>,
+    pub name: Option<String>,
+    pub profile: Option<String>,
+}
+
+pub async fn update_profile(
+    db: &Db,
+    id: &str,
+    change: &ProfileChange,
+    now: Timestamp,
+    by: &str,
+) -> ApiResult<()> {
+    let email = change.email.as_ref();
+    sqlx::query(
+        "UPDATE users SET
+            username = COALESCE($2, username), username_key = COALESCE($3, username_key),
+            email = CASE WHEN $4 = 1 THEN $5 ELSE email END,
+            email_key = CASE WHEN $4 = 1 THEN $6 ELSE email_key END,
+            name = COALESCE($7, name), profile = COALESCE($8, profile),
+            updated_at = $9, updated_by = $10
+         WHERE id = $1 AND expired_at IS NULL",
+    )
+    .bind(id)
+    .bind(change.username.as_ref().map(|u| u.as_str().to_owned()))
+    .bind(change.username.as_ref().map(Username::key))
+    .bind(i64::from(email.is_some()))
+    .bind(email.and_then(|e| e.as_ref().map(|e| e.as_str().to_owned())))
+    .bind(email.and_then(|e| e.as_ref().map(Email::key)))
+    .bind(change.name.as_deref())
+    .bind(change.profile.as_deref())
+    .bind(now)
+    .bind(by)
+    .execute(&db.pool)
+    .await
+    .map_err(conflict_or)?;
+    Ok(())
+}
+
+/// Soft-deletes the user; returns false when already expired or missing.
+pub async fn expire(db: &Db, id: &str, now: Timestamp, by: &str) -> ApiResult<bool> {
+    let done = sqlx::query(
+        "UPDATE users SET expired_at = $2, updated_at = $2, updated_by = $3 WHERE id = $1 AND expired_at IS NULL",
+    )
+    .bind(id)
+    .bind(now)
+    .bind(by)
+    .execute(&db.pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}

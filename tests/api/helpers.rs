@@ -1,0 +1,344 @@
+//! Spawning the real server on a loopback port, with a fresh database per test.
+
+use std::sync::Arc;
+
+use clap::Parser;
+use hallpass::app::AppState;
+use hallpass::cli::Cli;
+use hallpass::clock::ManualClock;
+use reqwest::{Response, StatusCode};
+use serde_json::{Value, json};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub fn postgres_url() -> Option<String> {
+    std::env::var("HALLPASS_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+pub fn redis_url() -> Option<String> {
+    std::env::var("HALLPASS_TEST_REDIS_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+/// Runs each named `async fn(Backend)` on SQLite, and on PostgreSQL when configured.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => { $(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::helpers::Backend::Sqlite).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if $crate::helpers::postgres_url().is_some() {
+                    super::$name($crate::helpers::Backend::Postgres).await
+                }
+            }
+        }
+    )* };
+}
+
+/// A database that exists for one test and is removed afterwards.
+pub struct TestDb {
+    pub url: String,
+    postgres: Option<(String, String)>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    pub async fn new(backend: Backend) -> Self {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite:{}", dir.path().join("hallpass.db").display());
+                Self {
+                    url,
+                    postgres: None,
+                    _dir: Some(dir),
+                }
+            }
+            Backend::Postgres => {
+                let admin = postgres_url().expect("HALLPASS_TEST_POSTGRES_URL");
+                let name = format!("hallpass_test_{}", uuid::Uuid::new_v4().simple());
+                run_admin_sql(&admin, &format!("CREATE DATABASE {name}")).await;
+                let base = admin
+                    .rsplit_once('/')
+                    .map_or(admin.as_str(), |(base, _)| base);
+                Self {
+                    url: format!("{base}/{name}"),
+                    postgres: Some((admin, name)),
+                    _dir: None,
+                }
+            }
+        }
+    }
+}
+
+async fn run_admin_sql(admin_url: &str, sql: &str) {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(admin_url)
+        .await
+        .expect("connect to PostgreSQL");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+        .execute(&mut conn)
+        .await
+        .expect(sql);
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = self.postgres.take() {
+            // Drop runs outside any runtime guarantee: use a private one on a thread.
+            let _ = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
+                runtime.block_on(run_admin_sql(
+                    &admin,
+                    &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                ));
+            })
+            .join();
+        }
+    }
+}
+
+/// Settings a test may change before the server starts.
+pub struct Options {
+    pub args: Vec<String>,
+    pub redis: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        // Tests log in often from one address; the throttle tests lower this.
+        Self {
+            args: vec!["--auth-rate-per-minute".into(), "100000".into()],
+            redis: false,
+        }
+    }
+}
+
+impl Options {
+    pub fn arg(mut self, name: &str, value: &str) -> Self {
+        self.args.push(name.into());
+        self.args.push(value.into());
+        self
+    }
+
+    pub fn with_redis(mut self) -> Self {
+        self.redis = true;
+        self
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub clock: Arc<ManualClock>,
+    pub state: AppState,
+    pub db: Arc<TestDb>,
+    redis_prefix: String,
+    options_args: Vec<String>,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(backend, Options::default()).await
+    }
+
+    pub async fn spawn_with(backend: Backend, options: Options) -> Self {
+        let db = Arc::new(TestDb::new(backend).await);
+        let prefix = format!("hallpass-test-{}", uuid::Uuid::new_v4().simple());
+        let mut args = options.args;
+        if options.redis {
+            args.extend([
+                "--redis-url".into(),
+                redis_url().expect("HALLPASS_TEST_REDIS_URL"),
+            ]);
+        }
+        Self::start(db, prefix, args, ManualClock::starting_now()).await
+    }
+
+    /// Another node of the same deployment: same database, Redis and clock.
+    pub async fn another_node(&self) -> Self {
+        Self::start(
+            self.db.clone(),
+            self.redis_prefix.clone(),
+            self.options_args.clone(),
+            self.clock.clone(),
+        )
+        .await
+    }
+
+    async fn start(
+        db: Arc<TestDb>,
+        redis_prefix: String,
+        args: Vec<String>,
+        clock: Arc<ManualClock>,
+    ) -> Self {
+        let data_dir = tempfile::tempdir().expect("temp dir").keep();
+        let mut argv: Vec<String> = vec![
+            "hallpass".into(),
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+            "--database-url".into(),
+            db.url.clone(),
+            "--data-dir".into(),
+            data_dir.display().to_string(),
+            "--redis-prefix".into(),
+            redis_prefix.clone(),
+            "--public-url".into(),
+            "http://hallpass.test".into(),
+        ];
+        argv.extend(args.iter().cloned());
+        let cli = Cli::try_parse_from(&argv).expect("test arguments");
+        let app = hallpass::Application::build_with_clock(cli.config, clock.clone())
+            .await
+            .expect("build app");
+        let base = format!("http://127.0.0.1:{}", app.port());
+        let state = app.state();
+        tokio::spawn(app.run_until(std::future::pending()));
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let app = Self {
+            base,
+            client,
+            clock,
+            state,
+            db,
+            redis_prefix,
+            options_args: args,
+        };
+        if app.state.cluster.redis.is_some() {
+            app.wait_for_cluster().await;
+        }
+        app
+    }
+
+    /// The invalidation channel is subscribed in the background; wait until it is.
+    async fn wait_for_cluster(&self) {
+        for _ in 0..500 {
+            if self.state.cluster.caches_trusted() {
+                return;
+            }
+            tokio::task::yield_now().await;
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        panic!("redis subscription did not come up");
+    }
+
+    pub fn clock_now(&self) -> i64 {
+        use hallpass::clock::Clock;
+        self.clock.now()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value, token: Option<&str>) -> Response {
+        let mut req = self.client.post(self.url(path)).json(body);
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        req.send().await.expect("request")
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
+        let mut req = self.client.get(self.url(path));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        req.send().await.expect("request")
+    }
+
+    pub async fn register(&self, username: &str) -> Tokens {
+        let res = self
+            .post_json(
+                "/api/v1/auth/register",
+                &json!({"username": username, "password": PASSWORD}),
+                None,
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED, "register {username}");
+        Tokens::from(res.json::<Value>().await.unwrap())
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> Response {
+        self.post_json(
+            "/api/v1/auth/login",
+            &json!({"username": username, "password": password}),
+            None,
+        )
+        .await
+    }
+
+    pub async fn login_ok(&self, username: &str) -> Tokens {
+        let res = self.login(username, PASSWORD).await;
+        assert_eq!(res.status(), StatusCode::OK, "login {username}");
+        Tokens::from(res.json::<Value>().await.unwrap())
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> Response {
+        self.post_json(
+            "/api/v1/auth/refresh",
+            &json!({"refresh_token": refresh_token}),
+            None,
+        )
+        .await
+    }
+}
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+#[derive(Debug, Clone)]
+pub struct Tokens {
+    pub access: String,
+    pub refresh: String,
+    pub session_id: String,
+    pub user_id: Option<String>,
+}
+
+impl From<Value> for Tokens {
+    fn from(body: Value) -> Self {
+        Self {
+            access: body["access_token"]
+                .as_str()
+                .expect("access_token")
+                .to_owned(),
+            refresh: body["refresh_token"]
+                .as_str()
+                .expect("refresh_token")
+                .to_owned(),
+            session_id: body["session_id"].as_str().unwrap_or_default().to_owned(),
+            user_id: body["user"]["id"].as_str().map(str::to_owned),
+        }
+    }
+}
+
+/// Asserts a problem+json response with `status` and `code`; returns the body.
+pub async fn assert_problem(res: Response, status: StatusCode, code: &str) -> Value {
+    assert_eq!(res.status(), status, "status");
+    let content_type = res
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned());
+    assert_eq!(content_type.as_deref(), Some("application/problem+json"));
+    let body: Value = res.json().await.expect("problem body");
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["status"], status.as_u16());
+    body
+}

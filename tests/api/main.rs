@@ -1,0 +1,13 @@
+//! The one integration-test binary: every test starts the real server on a loopback
+//! port with its own database (SQLite always; PostgreSQL and Redis when
+//! `HALLPASS_TEST_POSTGRES_URL` / `HALLPASS_TEST_REDIS_URL` are set).
+
+mod helpers;
+
+mod accounts;
+mod cluster;
+mod forged_tokens;
+mod http_conventions;
+mod ops;
+mod sessions;
+mod throttling;
