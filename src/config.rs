@@ -130,6 +130,14 @@ impl Config {
     }
 }
 
+/// A proxy address (`10.0.0.1`) or network (`10.0.0.0/8`).
+fn parse_proxy(raw: &str) -> Result<IpNet, String> {
+    let raw = raw.trim();
+    raw.parse::<IpNet>()
+        .or_else(|_| raw.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("`{raw}` is neither an IP address nor a CIDR network"))
+}
+
 /// Reads `hallpass.toml` (if present) into `(arg id, value)` pairs for clap defaults.
 pub fn toml_defaults(path: &Path) -> anyhow::Result<Vec<(String, String)>> {
     let text = match std::fs::read_to_string(path) {
@@ -160,4 +168,33 @@ pub fn toml_defaults(path: &Path) -> anyhow::Result<Vec<(String, String)>> {
         pairs.push((key, value));
     }
     Ok(pairs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proxies_are_addresses_or_networks() {
+        assert_eq!(parse_proxy("10.0.0.1").unwrap().to_string(), "10.0.0.1/32");
+        assert_eq!(parse_proxy(" ::1 ").unwrap().to_string(), "::1/128");
+        assert_eq!(parse_proxy("10.0.0.0/8").unwrap().to_string(), "10.0.0.0/8");
+        assert!(parse_proxy("proxy.local").is_err());
+    }
+
+    #[test]
+    fn toml_values_become_flat_defaults() {
+        let dir = std::env::temp_dir().join(format!("hallpass-toml-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("hallpass.toml");
+        std::fs::write(&path, "listen = \"0.0.0.0:9000\"\naccess_token_ttl = 600\ntrusted_proxies = [\"10.0.0.1\", \"10.0.0.2\"]\n[roles]\nx = []\n").unwrap();
+        let pairs = toml_defaults(&path).unwrap();
+        assert!(pairs.contains(&("listen".into(), "0.0.0.0:9000".into())));
+        assert!(pairs.contains(&("access_token_ttl".into(), "600".into())));
+        assert!(pairs.contains(&("trusted_proxies".into(), "10.0.0.1,10.0.0.2".into())));
+        assert_eq!(pairs.len(), 3, "sections are not flat settings");
+        assert!(toml_defaults(&dir.join("missing.toml")).unwrap().is_empty());
+        std::fs::write(&path, "listen = ").unwrap();
+        assert!(toml_defaults(&path).is_err());
+    }
 }

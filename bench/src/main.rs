@@ -1,0 +1,208 @@
+//! Hallpass load driver: starts a release `hallpass` on a fresh SQLite data dir (or
+//! targets a running one), prepares accounts through the public API, then drives each
+//! scenario with N keep-alive connections on loopback and prints req/s, p50/p99
+//! latency and the server's peak RSS.
+//!
+//! Run: `cargo build --release && cargo run --release --manifest-path bench/Cargo.toml`
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use clap::Parser;
+use hdrhistogram::Histogram;
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+
+const PASSWORD: &str = "bench passphrase that is long enough";
+
+#[derive(Parser, Debug)]
+struct Args {
+    /// The hallpass binary to start.
+    #[arg(long, default_value = "target/release/hallpass")]
+    server: String,
+    /// Port for the server it starts.
+    #[arg(long, default_value_t = 18181)]
+    port: u16,
+    /// Scenarios to run (login, refresh, verify, me).
+    #[arg(long, value_delimiter = ',', default_value = "verify,me,refresh,login")]
+    scenarios: Vec<String>,
+    /// Concurrent connections.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Seconds per scenario.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+}
+
+struct Server {
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    fn start(args: &Args) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let child = Command::new(&args.server)
+            .env("HALLPASS_DATA_DIR", dir.path())
+            .env("HALLPASS_LISTEN", format!("127.0.0.1:{}", args.port))
+            .env("HALLPASS_AUTH_RATE_PER_MINUTE", "100000000")
+            .env("HALLPASS_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        Ok(Self { child, _dir: dir })
+    }
+
+    /// Peak resident set size so far (VmHWM), in MiB.
+    fn peak_rss_mib(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .map_or(0.0, |kib| kib / 1024.0)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One keep-alive HTTP/1.1 connection.
+struct Conn {
+    sender: http1::SendRequest<Full<Bytes>>,
+    host: String,
+}
+
+impl Conn {
+    async fn open(port: u16) -> anyhow::Result<Self> {
+        let stream = TcpStream::connect(("127.0.0.1", port)).await?;
+        stream.set_nodelay(true)?;
+        let (sender, connection) = http1::handshake(TokioIo::new(stream)).await?;
+        tokio::spawn(connection);
+        Ok(Self { sender, host: format!("127.0.0.1:{port}") })
+    }
+
+    async fn call(&mut self, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> anyhow::Result<(u16, Bytes)> {
+        let mut req = Request::builder().method(method).uri(path).header("host", &self.host);
+        if let Some(token) = token {
+            req = req.header("authorization", format!("Bearer {token}"));
+        }
+        let body = match body {
+            Some(body) => {
+                req = req.header("content-type", "application/json");
+                Bytes::from(body.to_string())
+            }
+            None => Bytes::new(),
+        };
+        self.sender.ready().await?;
+        let res = self.sender.send_request(req.body(Full::new(body))?).await?;
+        let status = res.status().as_u16();
+        Ok((status, res.into_body().collect().await?.to_bytes()))
+    }
+}
+
+async fn wait_ready(port: u16) -> anyhow::Result<()> {
+    for _ in 0..200 {
+        if let Ok(mut conn) = Conn::open(port).await {
+            if conn.call("GET", "/readyz", None, None).await.is_ok_and(|(s, _)| s == 200) {
+                return Ok(());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    anyhow::bail!("server did not become ready")
+}
+
+/// Registers a user (or logs in when it exists) and returns its token response.
+async fn session(port: u16, username: &str) -> anyhow::Result<Value> {
+    let mut conn = Conn::open(port).await?;
+    let body = json!({"username": username, "password": PASSWORD});
+    let (status, bytes) = conn.call("POST", "/api/v1/auth/register", None, Some(&body)).await?;
+    let (status, bytes) = if status == 201 { (status, bytes) } else { conn.call("POST", "/api/v1/auth/login", None, Some(&body)).await? };
+    anyhow::ensure!(status == 200 || status == 201, "setup for {username}: {status} {}", String::from_utf8_lossy(&bytes));
+    Ok(serde_json::from_slice(&bytes)?)
+}
+
+struct Outcome {
+    latencies: Histogram<u64>,
+    errors: u64,
+}
+
+/// Runs one connection's closed loop until `deadline`.
+async fn drive(scenario: String, port: u16, index: usize, deadline: Instant) -> anyhow::Result<Outcome> {
+    let username = format!("bench{index}");
+    let tokens = session(port, &username).await?;
+    let access = tokens["access_token"].as_str().unwrap_or_default().to_owned();
+    let mut refresh = tokens["refresh_token"].as_str().unwrap_or_default().to_owned();
+    let mut conn = Conn::open(port).await?;
+    let mut outcome = Outcome { latencies: Histogram::new(3)?, errors: 0 };
+    while Instant::now() < deadline {
+        let started = Instant::now();
+        let (status, body) = match scenario.as_str() {
+            "verify" => conn.call("GET", "/api/v1/auth/verify", Some(&access), None).await?,
+            "me" => conn.call("GET", "/api/v1/users/me", Some(&access), None).await?,
+            "login" => conn.call("POST", "/api/v1/auth/login", None, Some(&json!({"username": username, "password": PASSWORD}))).await?,
+            "refresh" => conn.call("POST", "/api/v1/auth/refresh", None, Some(&json!({"refresh_token": refresh}))).await?,
+            other => anyhow::bail!("unknown scenario {other}"),
+        };
+        outcome.latencies.record(started.elapsed().as_micros() as u64)?;
+        if status != 200 {
+            outcome.errors += 1;
+        } else if scenario == "refresh" {
+            let value: Value = serde_json::from_slice(&body)?;
+            refresh = value["refresh_token"].as_str().unwrap_or_default().to_owned();
+        }
+    }
+    Ok(outcome)
+}
+
+async fn run_scenario(args: &Args, server: &Server, scenario: &str) -> anyhow::Result<()> {
+    // Accounts are prepared before the clock starts (registration hashes passwords).
+    for i in 0..args.connections {
+        session(args.port, &format!("bench{i}")).await?;
+    }
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(args.seconds);
+    let tasks: Vec<_> = (0..args.connections)
+        .map(|i| tokio::spawn(drive(scenario.to_owned(), args.port, i, deadline)))
+        .collect();
+    let mut total = Histogram::<u64>::new(3)?;
+    let mut errors = 0;
+    for task in tasks {
+        let outcome = task.await??;
+        total.add(&outcome.latencies)?;
+        errors += outcome.errors;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    println!(
+        "{scenario:<8} {:>9.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  requests {:>8}  errors {errors}  peak RSS {:.0} MiB",
+        total.len() as f64 / elapsed,
+        total.value_at_quantile(0.5) as f64 / 1000.0,
+        total.value_at_quantile(0.99) as f64 / 1000.0,
+        total.len(),
+        server.peak_rss_mib(),
+    );
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Arc::new(Args::parse());
+    let server = Server::start(&args)?;
+    wait_ready(args.port).await?;
+    println!("hallpass bench: {} connections, {} s per scenario, SQLite", args.connections, args.seconds);
+    for scenario in &args.scenarios {
+        run_scenario(&args, &server, scenario).await?;
+    }
+    Ok(())
+}
