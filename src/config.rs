@@ -74,6 +74,7 @@ pub struct Config {
         long,
         env = "HALLPASS_TRUSTED_PROXIES",
         value_delimiter = ',',
+        value_parser = parse_proxy,
         global = true
     )]
     pub trusted_proxies: Vec<IpNet>,

@@ -39,9 +39,12 @@ impl Session {
     }
 }
 
-const COLUMNS: &str =
-    "id, user_id, created_at, last_used_at, expires_at, revoked_at, user_agent, ip,
-    refresh_generation, refresh_rotated_at, successor_box";
+macro_rules! columns {
+    () => {
+        "id, user_id, created_at, last_used_at, expires_at, revoked_at, user_agent, ip,
+    refresh_generation, refresh_rotated_at, successor_box"
+    };
+}
 
 fn from_row(row: &AnyRow) -> Result<Session, sqlx::Error> {
     Ok(Session {
@@ -119,18 +122,19 @@ async fn insert_token(
 }
 
 pub async fn find(db: &Db, id: &str) -> ApiResult<Option<Session>> {
-    let sql = sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM sessions WHERE id = $1"));
+    let sql = concat!("SELECT ", columns!(), " FROM sessions WHERE id = $1");
     let row = sqlx::query(sql).bind(id).fetch_optional(&db.pool).await?;
     Ok(row.as_ref().map(from_row).transpose()?)
 }
 
 /// The user's open sessions, newest first.
 pub async fn list_open(db: &Db, user_id: &str, now: Timestamp) -> ApiResult<Vec<Session>> {
-    let sql = sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM sessions
-         WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 AND last_used_at > $3
+    let sql = concat!(
+        "SELECT ",
+        columns!(),
+        " FROM sessions WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 AND last_used_at > $3
          ORDER BY created_at DESC, id DESC"
-    ));
+    );
     let rows = sqlx::query(sql)
         .bind(user_id)
         .bind(now)

@@ -27,9 +27,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 async fn load(state: &AppState, principal: &Principal) -> ApiResult<super::model::User> {
-    store::find(&state.db, &principal.user_id)
+    store::find_active_with_roles(&state.db, &principal.user_id, &principal.roles)
         .await?
-        .filter(|u| u.expired_at.is_none())
         .ok_or_else(ApiError::unauthenticated)
 }
 

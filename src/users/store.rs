@@ -9,9 +9,12 @@ use crate::domain::account::{Email, Username};
 use crate::http::error::{ApiError, ApiResult};
 use crate::store::{Db, is_unique_violation};
 
-const COLUMNS: &str =
-    "id, username, email, name, profile, attributes, password_hash, failed_logins,
-    locked_until, created_at, updated_at, updated_by, expired_at";
+macro_rules! columns {
+    () => {
+        "id, username, email, name, profile, attributes, password_hash, failed_logins,
+    locked_until, created_at, updated_at, updated_by, expired_at"
+    };
+}
 
 pub struct NewUser<'a> {
     pub username: &'a Username,
@@ -118,17 +121,35 @@ async fn with_roles(db: &Db, row: Option<AnyRow>) -> ApiResult<Option<User>> {
 
 /// Any user by id, expired or not.
 pub async fn find(db: &Db, id: &str) -> ApiResult<Option<User>> {
-    let sql = sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM users WHERE id = $1"));
+    let sql = concat!("SELECT ", columns!(), " FROM users WHERE id = $1");
     let row = sqlx::query(sql).bind(id).fetch_optional(&db.pool).await?;
     with_roles(db, row).await
+}
+
+/// The user `id` if not expired, with roles the caller already knows (the session
+/// gate read them for this request): one query instead of two.
+pub async fn find_active_with_roles(
+    db: &Db,
+    id: &str,
+    roles: &[String],
+) -> ApiResult<Option<User>> {
+    let sql = concat!(
+        "SELECT ",
+        columns!(),
+        " FROM users WHERE id = $1 AND expired_at IS NULL"
+    );
+    let row = sqlx::query(sql).bind(id).fetch_optional(&db.pool).await?;
+    Ok(row.map(|row| from_row(&row, roles.to_vec())).transpose()?)
 }
 
 /// The user a login name (username or e-mail, any case) refers to.
 pub async fn find_by_login(db: &Db, login: &str) -> ApiResult<Option<User>> {
     let key = login.trim().to_lowercase();
-    let sql = sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM users WHERE username_key = $1 OR email_key = $1 ORDER BY username_key = $1 DESC"
-    ));
+    let sql = concat!(
+        "SELECT ",
+        columns!(),
+        " FROM users WHERE username_key = $1 OR email_key = $1 ORDER BY username_key = $1 DESC"
+    );
     let row = sqlx::query(sql).bind(key).fetch_optional(&db.pool).await?;
     with_roles(db, row).await
 }

@@ -6,7 +6,11 @@ use serde_json::Value;
 use crate::helpers::{Backend, TestApp};
 use crate::on_both_backends;
 
-on_both_backends!(operational_endpoints_answer, openapi_covers_every_route, database_down_is_503);
+on_both_backends!(
+    operational_endpoints_answer,
+    openapi_covers_every_route,
+    database_down_is_503
+);
 
 async fn operational_endpoints_answer(backend: Backend) {
     let app = TestApp::spawn(backend).await;
@@ -109,9 +113,17 @@ async fn database_down_is_503(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.register("sue").await;
     app.state.db.pool.close().await;
-    for res in [app.get("/readyz", None).await, app.login("sue", crate::helpers::PASSWORD).await] {
+    for res in [
+        app.get("/readyz", None).await,
+        app.login("sue", crate::helpers::PASSWORD).await,
+    ] {
         assert!(res.headers().contains_key("retry-after"));
-        crate::helpers::assert_problem(res, StatusCode::SERVICE_UNAVAILABLE, "service_unavailable").await;
+        crate::helpers::assert_problem(res, StatusCode::SERVICE_UNAVAILABLE, "service_unavailable")
+            .await;
     }
-    assert_eq!(app.get("/healthz", None).await.status(), StatusCode::OK, "alive, just not ready");
+    assert_eq!(
+        app.get("/healthz", None).await.status(),
+        StatusCode::OK,
+        "alive, just not ready"
+    );
 }

@@ -124,7 +124,7 @@ async fn forwarded_for_needs_a_trusted_proxy(backend: Backend) {
             "--auth-rate-per-minute".into(),
             "2".into(),
             "--trusted-proxies".into(),
-            "127.0.0.1/32".into(),
+            "127.0.0.1".into(),
         ],
         redis: false,
     };
