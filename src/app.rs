@@ -10,9 +10,11 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::auth::access_token::AccessTokens;
+use crate::auth::external::ExternalIssuer;
 use crate::auth::gate::SessionGate;
-use crate::auth::keys::KeyRing;
+use crate::auth::keys::{KeyRing, RELOAD_EVERY};
 use crate::auth::password::PasswordHasherPool;
+use crate::auth::permissions::RoleBook;
 use crate::auth::throttle::IpLimiter;
 use crate::clock::{SharedClock, SystemClock};
 use crate::cluster::Cluster;
@@ -29,6 +31,9 @@ pub struct App {
     pub keys: Arc<KeyRing>,
     pub tokens: AccessTokens,
     pub gate: Arc<SessionGate>,
+    pub roles: Arc<RoleBook>,
+    /// The outside identity provider, when configured.
+    pub external: Option<ExternalIssuer>,
     pub cluster: Cluster,
     pub limiter: IpLimiter,
     pub metrics: Metrics,
@@ -58,6 +63,9 @@ impl Deref for AppState {
 
 impl AppState {
     pub async fn new(config: Config, clock: SharedClock) -> anyhow::Result<Self> {
+        let roles = Arc::new(RoleBook::new(&config.roles)?);
+        let external =
+            config.oidc()?.map(|settings| ExternalIssuer::new(settings, clock.clone())).transpose()?;
         let db = Db::connect(&config.database_url()).await?;
         db.migrate().await?;
         let cluster = Cluster::connect(
@@ -67,23 +75,18 @@ impl AppState {
         )
         .await?;
         let keys = Arc::new(KeyRing::load(db.clone(), clock.clone()).await?);
-        let tokens = AccessTokens::new(
-            keys.clone(),
-            clock.clone(),
-            config.issuer(),
-            config.access_token_ttl,
-        );
-        let gate = Arc::new(SessionGate::new(db.clone(), clock.clone(), cluster.clone()));
+        let tokens = AccessTokens::new(keys.clone(), clock.clone(), config.issuer(), config.access_token_ttl);
+        let gate = Arc::new(SessionGate::new(db.clone(), clock.clone(), cluster.clone(), roles.clone()));
         let limiter = IpLimiter::new(config.auth_rate_per_minute, clock.clone(), &cluster);
         let mut tasks = Vec::new();
         let listener_gate = gate.clone();
         tasks.extend(cluster.spawn_listener(Arc::new(move |event| listener_gate.apply(&event))));
         let ring = keys.clone();
         tasks.push(tokio::spawn(async move {
-            let mut every = tokio::time::interval(Duration::from_secs(600));
+            let mut every = tokio::time::interval(Duration::from_secs(RELOAD_EVERY as u64));
             loop {
                 every.tick().await;
-                if let Err(err) = ring.reload_if_older_than(3600).await {
+                if let Err(err) = ring.reload_if_older_than(RELOAD_EVERY).await {
                     tracing::warn!(error = format!("{err:#}"), "reloading signing keys failed");
                 }
             }
@@ -96,6 +99,8 @@ impl AppState {
             keys,
             tokens,
             gate,
+            roles,
+            external,
             cluster,
             limiter,
             metrics: Metrics::default(),
@@ -124,10 +129,7 @@ impl Application {
 
     /// The bound port (useful when configured with port 0).
     pub fn port(&self) -> u16 {
-        self.listener
-            .local_addr()
-            .map(|a| a.port())
-            .unwrap_or_default()
+        self.listener.local_addr().map(|a| a.port()).unwrap_or_default()
     }
 
     pub fn state(&self) -> AppState {

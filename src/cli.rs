@@ -8,13 +8,12 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::app::Application;
 use crate::auth::password::PasswordHasherPool;
+use crate::auth::permissions::RoleBook;
 use crate::clock::{Clock, SystemClock};
-use crate::config::{Config, LogFormat, toml_defaults};
+use crate::config::{Config, LogFormat, read_settings_file};
+use crate::http::error::ApiError;
 use crate::store::Db;
-use crate::users::accounts::{self, AccountInput};
-
-/// Roles that exist before any configuration.
-pub const BUILT_IN_ROLES: [&str; 4] = ["user", "operator", "manager", "admin"];
+use crate::users::accounts::{self, AccountInput, Creation};
 
 /// Hallpass: accounts, sessions and tokens for your app, in one binary.
 ///
@@ -60,25 +59,26 @@ pub enum UserCommand {
 
 /// Parses arguments with `hallpass.toml` values as defaults.
 pub fn parse() -> anyhow::Result<Cli> {
-    let path = std::env::var_os("HALLPASS_CONFIG")
-        .map_or_else(|| PathBuf::from("hallpass.toml"), PathBuf::from);
+    let path =
+        std::env::var_os("HALLPASS_CONFIG").map_or_else(|| PathBuf::from("hallpass.toml"), PathBuf::from);
+    let file = read_settings_file(&path)?;
     let mut command = Cli::command();
-    for (key, value) in toml_defaults(&path)? {
+    for (key, value) in file.flat {
         let known = command.get_arguments().any(|a| a.get_id() == key.as_str());
         if !known {
             anyhow::bail!("{}: unknown setting `{key}`", path.display());
         }
         command = command.mut_arg(key, |arg| arg.default_value(value));
     }
-    Ok(Cli::from_arg_matches(&command.get_matches())?)
+    let mut cli = Cli::from_arg_matches(&command.get_matches())?;
+    cli.config.roles = file.roles;
+    Ok(cli)
 }
 
 fn init_tracing(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match config.log_format {
         LogFormat::Json => builder.json().flatten_event(true).init(),
         LogFormat::Text => builder.init(),
@@ -112,28 +112,15 @@ pub fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => {
-            Application::build(cli.config)
-                .await?
-                .run_until_stopped()
-                .await
-        }
+        Command::Serve => Application::build(cli.config).await?.run_until_stopped().await,
         Command::Migrate => {
-            Db::connect(&cli.config.database_url())
-                .await?
-                .migrate()
-                .await?;
+            Db::connect(&cli.config.database_url()).await?.migrate().await?;
             println!("migrations applied");
             Ok(())
         }
-        Command::User {
-            action:
-                UserCommand::Create {
-                    username,
-                    roles,
-                    email,
-                },
-        } => create_user(&cli.config, &username, &roles, email.as_deref()).await,
+        Command::User { action: UserCommand::Create { username, roles, email } } => {
+            create_user(&cli.config, &username, &roles, email.as_deref()).await
+        }
     }
 }
 
@@ -143,15 +130,11 @@ async fn create_user(
     roles: &[String],
     email: Option<&str>,
 ) -> anyhow::Result<()> {
-    let unknown: Vec<&String> = roles
-        .iter()
-        .filter(|r| !BUILT_IN_ROLES.contains(&r.as_str()))
-        .collect();
+    let book = RoleBook::new(&config.roles)?;
+    let unknown: Vec<&String> = roles.iter().filter(|r| !book.exists(r)).collect();
     if !unknown.is_empty() {
-        anyhow::bail!(
-            "unknown role(s) {unknown:?}; known roles: {}",
-            BUILT_IN_ROLES.join(", ")
-        );
+        let known: Vec<&str> = book.names().collect();
+        anyhow::bail!("unknown role(s) {unknown:?}; known roles: {}", known.join(", "));
     }
     let password = match std::env::var("HALLPASS_PASSWORD") {
         Ok(password) => password,
@@ -167,39 +150,19 @@ async fn create_user(
     if role_names.is_empty() {
         role_names.push("user");
     }
-    let input = AccountInput {
-        username,
-        password: &password,
-        email,
-        name: None,
-    };
+    let input = AccountInput { username, password: Some(&password), email, name: None };
+    let creation = Creation { roles: &role_names, created_by: None, link: None };
     let min = usize::from(config.password_min_length);
-    let user = accounts::create(
-        &db,
-        &PasswordHasherPool::new()?,
-        min,
-        &input,
-        &role_names,
-        None,
-        SystemClock.now(),
-    )
-    .await
-    .map_err(|err| match err {
-        crate::http::error::ApiError::Validation(errors) => anyhow::anyhow!(
-            "{}",
-            errors
-                .iter()
-                .map(|e| format!("{} {}", e.field, e.message))
-                .collect::<Vec<_>>()
-                .join("; ")
-        ),
-        other => anyhow::anyhow!("{other}"),
-    })?;
-    println!(
-        "created user {} ({}) with roles {}",
-        user.username,
-        user.id,
-        user.roles.join(", ")
-    );
+    let user = accounts::create(&db, &PasswordHasherPool::new()?, min, &input, creation, SystemClock.now())
+        .await
+        .map_err(|err| match err {
+            ApiError::Validation(errors) => {
+                let problems: Vec<String> =
+                    errors.iter().map(|e| format!("{} {}", e.field, e.message)).collect();
+                anyhow::anyhow!("{}", problems.join("; "))
+            }
+            other => anyhow::anyhow!("{other}"),
+        })?;
+    println!("created user {} ({}) with roles {}", user.username, user.id, user.roles.join(", "));
     Ok(())
 }

@@ -45,9 +45,6 @@ impl Clock for ManualClock {
 pub fn rfc3339(ts: Timestamp) -> String {
     OffsetDateTime::from_unix_timestamp(ts)
         .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
         .unwrap_or_default()
 }

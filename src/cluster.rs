@@ -19,6 +19,7 @@ use redis::aio::ConnectionManager;
 pub enum Invalidation {
     Session(String),
     User(String),
+    ApiToken(String),
     /// Events may have been missed: drop everything.
     All,
 }
@@ -28,6 +29,7 @@ impl Invalidation {
         match self {
             Self::Session(id) => format!("s:{id}"),
             Self::User(id) => format!("u:{id}"),
+            Self::ApiToken(id) => format!("t:{id}"),
             Self::All => "*".into(),
         }
     }
@@ -36,10 +38,14 @@ impl Invalidation {
         match text.split_once(':') {
             Some(("s", id)) => Self::Session(id.into()),
             Some(("u", id)) => Self::User(id.into()),
+            Some(("t", id)) => Self::ApiToken(id.into()),
             _ => Self::All,
         }
     }
 }
+
+/// How often the subscription proves it is alive.
+const HEARTBEAT: Duration = Duration::from_secs(3);
 
 pub type InvalidationHandler = Arc<dyn Fn(Invalidation) + Send + Sync>;
 
@@ -56,11 +62,7 @@ pub struct Cluster {
 impl Cluster {
     /// `single_node_caches`: whether caches may be trusted when there is no Redis
     /// (true for SQLite, which one node owns; false for a shared PostgreSQL).
-    pub async fn connect(
-        url: Option<&str>,
-        prefix: &str,
-        single_node_caches: bool,
-    ) -> anyhow::Result<Self> {
+    pub async fn connect(url: Option<&str>, prefix: &str, single_node_caches: bool) -> anyhow::Result<Self> {
         let prefix = prefix.to_owned();
         let Some(url) = url else {
             return Ok(Self {
@@ -93,13 +95,17 @@ impl Cluster {
         let Some(mut redis) = self.redis.clone() else {
             return;
         };
-        if let Err(err) = redis
-            .publish::<_, _, ()>(self.channel(), event.encode())
-            .await
-        {
-            // The change is already in the database; nodes that lost Redis too have
-            // stopped trusting their caches.
-            tracing::error!(error = %err, "could not publish a cache invalidation");
+        for attempt in 0..2 {
+            match redis.publish::<_, _, ()>(self.channel(), event.encode()).await {
+                Ok(()) => return,
+                // The change is already in the database; nodes that lost Redis too
+                // have stopped trusting their caches, and cached grants expire
+                // within seconds regardless.
+                Err(err) if attempt == 1 => {
+                    tracing::error!(error = %err, "could not publish a cache invalidation")
+                }
+                Err(_) => {}
+            }
         }
     }
 
@@ -115,10 +121,7 @@ impl Cluster {
     }
 
     /// Follows the invalidation channel until the returned task is aborted.
-    pub fn spawn_listener(
-        &self,
-        handler: InvalidationHandler,
-    ) -> Option<tokio::task::JoinHandle<()>> {
+    pub fn spawn_listener(&self, handler: InvalidationHandler) -> Option<tokio::task::JoinHandle<()>> {
         let client = self.client.clone()?;
         let trusted = self.caches_trusted.clone();
         let channel = self.channel();
@@ -131,18 +134,11 @@ impl Cluster {
                             handler(Invalidation::All);
                             trusted.store(true, Ordering::Release);
                             backoff = Duration::from_millis(100);
-                            let mut messages = pubsub.on_message();
-                            while let Some(msg) = messages.next().await {
-                                if let Ok(text) = msg.get_payload::<String>() {
-                                    handler(Invalidation::decode(&text));
-                                }
-                            }
+                            follow(pubsub, &handler).await;
                         }
                         tracing::warn!("lost the Redis invalidation channel; caches bypassed");
                     }
-                    Err(err) => {
-                        tracing::warn!(error = %err, "cannot reach Redis for invalidations")
-                    }
+                    Err(err) => tracing::warn!(error = %err, "cannot reach Redis for invalidations"),
                 }
                 trusted.store(false, Ordering::Release);
                 handler(Invalidation::All);
@@ -153,17 +149,41 @@ impl Cluster {
     }
 }
 
+/// Delivers messages until the subscription fails. A PING every few seconds finds
+/// a connection that died silently (a half-open socket would otherwise keep the
+/// caches trusted while invalidations are lost).
+async fn follow(pubsub: redis::aio::PubSub, handler: &InvalidationHandler) {
+    let (mut sink, mut messages) = pubsub.split();
+    let mut heartbeat = tokio::time::interval(HEARTBEAT);
+    heartbeat.tick().await;
+    loop {
+        tokio::select! {
+            message = messages.next() => match message {
+                Some(msg) => {
+                    if let Ok(text) = msg.get_payload::<String>() {
+                        handler(Invalidation::decode(&text));
+                    }
+                }
+                None => return,
+            },
+            _ = heartbeat.tick() => {
+                let pong = tokio::time::timeout(HEARTBEAT, sink.ping::<String>()).await;
+                if !matches!(pong, Ok(Ok(_))) {
+                    return;
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::Invalidation;
 
     #[test]
     fn invalidations_round_trip() {
-        for event in [
-            Invalidation::Session("a:b".into()),
-            Invalidation::User("u1".into()),
-            Invalidation::All,
-        ] {
+        for event in [Invalidation::Session("a:b".into()), Invalidation::User("u1".into()), Invalidation::All]
+        {
             assert_eq!(Invalidation::decode(&event.encode()), event);
         }
     }

@@ -15,21 +15,11 @@ use ipnet::IpNet;
 #[derive(Args, Debug, Clone)]
 pub struct Config {
     /// Address the HTTP server listens on.
-    #[arg(
-        long,
-        env = "HALLPASS_LISTEN",
-        default_value = "127.0.0.1:8080",
-        global = true
-    )]
+    #[arg(long, env = "HALLPASS_LISTEN", default_value = "127.0.0.1:8080", global = true)]
     pub listen: SocketAddr,
 
     /// Directory for the SQLite database and stored files.
-    #[arg(
-        long,
-        env = "HALLPASS_DATA_DIR",
-        default_value = "./data",
-        global = true
-    )]
+    #[arg(long, env = "HALLPASS_DATA_DIR", default_value = "./data", global = true)]
     pub data_dir: PathBuf,
 
     /// Database URL: `sqlite:PATH` or `postgres://…`. Default: SQLite in the data dir.
@@ -56,12 +46,7 @@ pub struct Config {
     pub login_max_failures: u32,
 
     /// Prefix of every Redis key and channel (lets deployments share one Redis).
-    #[arg(
-        long,
-        env = "HALLPASS_REDIS_PREFIX",
-        default_value = "hallpass",
-        global = true
-    )]
+    #[arg(long, env = "HALLPASS_REDIS_PREFIX", default_value = "hallpass", global = true)]
     pub redis_prefix: String,
 
     /// Requests per minute per client IP on the credential endpoints of `/api/v1/auth/*`.
@@ -93,13 +78,28 @@ pub struct Config {
           value_parser = clap::value_parser!(u8).range(8..=64), global = true)]
     pub password_min_length: u8,
 
+    /// Issuer (`iss`) of outside identity tokens to accept (OIDC), e.g. your IdP's URL.
+    #[arg(long, env = "HALLPASS_OIDC_ISSUER", global = true)]
+    pub oidc_issuer: Option<String>,
+
+    /// Audience (`aud`) outside identity tokens must carry (usually your client id).
+    #[arg(long, env = "HALLPASS_OIDC_AUDIENCE", global = true)]
+    pub oidc_audience: Option<String>,
+
+    /// Where the outside issuer publishes its signing keys (JWKS).
+    #[arg(long, env = "HALLPASS_OIDC_JWKS_URL", global = true)]
+    pub oidc_jwks_url: Option<String>,
+
+    /// Firebase project id: a preset for Google's issuer, audience and JWKS URL.
+    #[arg(long, env = "HALLPASS_FIREBASE_PROJECT_ID", global = true)]
+    pub firebase_project_id: Option<String>,
+
+    /// Extra roles (name → permissions), from the `[roles]` table of `hallpass.toml`.
+    #[arg(skip)]
+    pub roles: Vec<(String, Vec<String>)>,
+
     /// Log format: `json` (structured, one object a line) or `text`.
-    #[arg(
-        long,
-        env = "HALLPASS_LOG_FORMAT",
-        default_value = "json",
-        global = true
-    )]
+    #[arg(long, env = "HALLPASS_LOG_FORMAT", default_value = "json", global = true)]
     pub log_format: LogFormat,
 
     /// Log filter in `RUST_LOG` syntax.
@@ -122,6 +122,39 @@ impl Config {
         }
     }
 
+    /// The outside identity provider, if one is configured (explicit settings win
+    /// over the Firebase preset).
+    pub fn oidc(&self) -> anyhow::Result<Option<OidcSettings>> {
+        let preset = self.firebase_project_id.as_deref().map(|project| OidcSettings {
+            issuer: format!("https://securetoken.google.com/{project}"),
+            audience: project.to_owned(),
+            jwks_url: FIREBASE_JWKS_URL.to_owned(),
+        });
+        let explicit = [&self.oidc_issuer, &self.oidc_audience, &self.oidc_jwks_url];
+        if explicit.iter().all(|s| s.is_none()) {
+            return Ok(preset);
+        }
+        let pick = |value: &Option<String>, from_preset: Option<String>, name: &str| {
+            value
+                .clone()
+                .or(from_preset)
+                .ok_or_else(|| anyhow::anyhow!("{name} is required when outside identities are configured"))
+        };
+        Ok(Some(OidcSettings {
+            issuer: pick(
+                &self.oidc_issuer,
+                preset.as_ref().map(|p| p.issuer.clone()),
+                "HALLPASS_OIDC_ISSUER",
+            )?,
+            audience: pick(
+                &self.oidc_audience,
+                preset.as_ref().map(|p| p.audience.clone()),
+                "HALLPASS_OIDC_AUDIENCE",
+            )?,
+            jwks_url: pick(&self.oidc_jwks_url, preset.map(|p| p.jwks_url), "HALLPASS_OIDC_JWKS_URL")?,
+        }))
+    }
+
     /// The `iss`/`aud` of our own tokens.
     pub fn issuer(&self) -> String {
         match &self.public_url {
@@ -129,6 +162,17 @@ impl Config {
             None => format!("http://{}", self.listen),
         }
     }
+}
+
+const FIREBASE_JWKS_URL: &str =
+    "https://www.googleapis.com/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com";
+
+/// Where outside identity tokens come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcSettings {
+    pub issuer: String,
+    pub audience: String,
+    pub jwks_url: String,
 }
 
 /// A proxy address (`10.0.0.1`) or network (`10.0.0.0/8`).
@@ -139,36 +183,41 @@ fn parse_proxy(raw: &str) -> Result<IpNet, String> {
         .map_err(|_| format!("`{raw}` is neither an IP address nor a CIDR network"))
 }
 
-/// Reads `hallpass.toml` (if present) into `(arg id, value)` pairs for clap defaults.
-pub fn toml_defaults(path: &Path) -> anyhow::Result<Vec<(String, String)>> {
+/// What `hallpass.toml` holds: flat settings (as clap defaults) and the `[roles]` table.
+#[derive(Debug, Default)]
+pub struct SettingsFile {
+    pub flat: Vec<(String, String)>,
+    pub roles: Vec<(String, Vec<String>)>,
+}
+
+/// Reads `hallpass.toml`; a missing file is an empty one.
+pub fn read_settings_file(path: &Path) -> anyhow::Result<SettingsFile> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(SettingsFile::default()),
         Err(e) => return Err(anyhow::anyhow!("reading {}: {e}", path.display())),
     };
-    let table: toml::Table =
-        toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    let mut pairs = Vec::new();
+    let table: toml::Table = toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let mut file = SettingsFile::default();
+    let text_of = |v: &toml::Value| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string());
     for (key, value) in table {
-        let value = match value {
-            toml::Value::String(s) => s,
-            toml::Value::Integer(i) => i.to_string(),
-            toml::Value::Boolean(b) => b.to_string(),
-            toml::Value::Array(items) => items
-                .iter()
-                .map(|v| {
-                    v.as_str()
-                        .map(str::to_owned)
-                        .unwrap_or_else(|| v.to_string())
-                })
-                .collect::<Vec<_>>()
-                .join(","),
-            // Tables are sections for later features (e.g. `[roles]`), not flat settings.
-            _ => continue,
-        };
-        pairs.push((key, value));
+        match value {
+            toml::Value::Table(roles) if key == "roles" => {
+                for (name, permissions) in roles {
+                    let list = permissions.as_array().ok_or_else(|| {
+                        anyhow::anyhow!("{}: role `{name}` must be a list of permissions", path.display())
+                    })?;
+                    file.roles.push((name, list.iter().map(text_of).collect()));
+                }
+            }
+            toml::Value::Table(_) => anyhow::bail!("{}: unknown section [{key}]", path.display()),
+            toml::Value::Array(items) => {
+                file.flat.push((key, items.iter().map(text_of).collect::<Vec<_>>().join(",")))
+            }
+            other => file.flat.push((key, text_of(&other))),
+        }
     }
-    Ok(pairs)
+    Ok(file)
 }
 
 #[cfg(test)]
@@ -184,18 +233,22 @@ mod tests {
     }
 
     #[test]
-    fn toml_values_become_flat_defaults() {
+    fn settings_file_has_flat_values_and_roles() {
         let dir = std::env::temp_dir().join(format!("hallpass-toml-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("hallpass.toml");
-        std::fs::write(&path, "listen = \"0.0.0.0:9000\"\naccess_token_ttl = 600\ntrusted_proxies = [\"10.0.0.1\", \"10.0.0.2\"]\n[roles]\nx = []\n").unwrap();
-        let pairs = toml_defaults(&path).unwrap();
+        std::fs::write(&path, "listen = \"0.0.0.0:9000\"\naccess_token_ttl = 600\ntrusted_proxies = [\"10.0.0.1\", \"10.0.0.2\"]\n[roles]\nauditor = [\"audit:read\"]\n").unwrap();
+        let file = read_settings_file(&path).unwrap();
+        let pairs = file.flat;
         assert!(pairs.contains(&("listen".into(), "0.0.0.0:9000".into())));
         assert!(pairs.contains(&("access_token_ttl".into(), "600".into())));
         assert!(pairs.contains(&("trusted_proxies".into(), "10.0.0.1,10.0.0.2".into())));
         assert_eq!(pairs.len(), 3, "sections are not flat settings");
-        assert!(toml_defaults(&dir.join("missing.toml")).unwrap().is_empty());
+        assert_eq!(file.roles, vec![("auditor".to_owned(), vec!["audit:read".to_owned()])]);
+        assert!(read_settings_file(&dir.join("missing.toml")).unwrap().flat.is_empty());
         std::fs::write(&path, "listen = ").unwrap();
-        assert!(toml_defaults(&path).is_err());
+        assert!(read_settings_file(&path).is_err());
+        std::fs::write(&path, "[mystery]\nx = 1\n").unwrap();
+        assert!(read_settings_file(&path).is_err());
     }
 }

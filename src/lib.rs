@@ -5,6 +5,7 @@
 //! See `docs/ARCHITECTURE.md`.
 
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod clock;
@@ -14,6 +15,7 @@ pub mod domain;
 pub mod http;
 pub mod metrics;
 pub mod store;
+pub mod tokens;
 pub mod users;
 
 pub use app::Application;

@@ -39,16 +39,8 @@ impl Default for Metrics {
         let requests = Family::<RequestLabels, Counter>::default();
         let latency = HistogramFamily::new_with_constructor(latency_histogram as fn() -> Histogram);
         registry.register("http_requests", "HTTP requests answered", requests.clone());
-        registry.register(
-            "http_request_duration_seconds",
-            "Time to answer HTTP requests",
-            latency.clone(),
-        );
-        Self {
-            registry,
-            requests,
-            latency,
-        }
+        registry.register("http_request_duration_seconds", "Time to answer HTTP requests", latency.clone());
+        Self { registry, requests, latency }
     }
 }
 

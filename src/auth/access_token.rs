@@ -51,13 +51,7 @@ impl AccessTokens {
             .max_capacity(100_000)
             .time_to_live(Duration::from_secs(ttl_seconds + LEEWAY as u64))
             .build();
-        Self {
-            keys,
-            clock,
-            issuer,
-            ttl: ttl_seconds as i64,
-            verified,
-        }
+        Self { keys, clock, issuer, ttl: ttl_seconds as i64, verified }
     }
 
     pub fn ttl(&self) -> i64 {
@@ -65,12 +59,7 @@ impl AccessTokens {
     }
 
     /// Signs a token for `user_id` in session `sid`; returns it with its expiry.
-    pub fn issue(
-        &self,
-        user_id: &str,
-        sid: &str,
-        roles: &[String],
-    ) -> anyhow::Result<(String, Timestamp)> {
+    pub fn issue(&self, user_id: &str, sid: &str, roles: &[String]) -> anyhow::Result<(String, Timestamp)> {
         let now = self.clock.now();
         let claims = AccessClaims {
             iss: self.issuer.clone(),
@@ -111,13 +100,12 @@ impl AccessTokens {
 
     async fn verify_signature(&self, token: &str) -> Option<AccessClaims> {
         let header = jsonwebtoken::decode_header(token).ok()?;
-        let typ_ok = header.typ.as_deref().is_some_and(|t| {
-            t.eq_ignore_ascii_case(TYP) || t.eq_ignore_ascii_case("application/at+jwt")
-        });
-        let embedded_key = header.jku.is_some()
-            || header.jwk.is_some()
-            || header.x5u.is_some()
-            || header.x5c.is_some();
+        let typ_ok = header
+            .typ
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case(TYP) || t.eq_ignore_ascii_case("application/at+jwt"));
+        let embedded_key =
+            header.jku.is_some() || header.jwk.is_some() || header.x5u.is_some() || header.x5c.is_some();
         if header.alg != Algorithm::EdDSA || !typ_ok || embedded_key {
             return None;
         }
@@ -128,9 +116,7 @@ impl AccessTokens {
         validation.validate_nbf = false;
         validation.validate_aud = false;
         validation.required_spec_claims.clear();
-        jsonwebtoken::decode::<AccessClaims>(token, &key, &validation)
-            .ok()
-            .map(|d| d.claims)
+        jsonwebtoken::decode::<AccessClaims>(token, &key, &validation).ok().map(|d| d.claims)
     }
 
     fn claims_ok(&self, claims: &AccessClaims, now: Timestamp) -> bool {

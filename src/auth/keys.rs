@@ -1,8 +1,10 @@
 //! Token signing keys (Ed25519), kept in the database so every node signs and
 //! verifies with the same set; the public halves are published as JWKS.
 //!
-//! A key signs for `ROTATE_AFTER`; a fresh one is then generated and the old one stays
-//! valid for verification until every token it signed has expired.
+//! A successor key is generated a day before the current one has signed for
+//! `ROTATE_AFTER`, is published in JWKS at once, and only signs once it has been
+//! published for `PUBLISH_BEFORE_USE`, by which time every node has loaded it. Old
+//! keys verify for two days past their rotation, far longer than any token lives.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -18,10 +20,13 @@ use sqlx::Row;
 use crate::clock::{SharedClock, Timestamp};
 use crate::store::Db;
 
+const DAY: i64 = 24 * 3600;
 /// How long one key signs new tokens.
-const ROTATE_AFTER: i64 = 30 * 24 * 3600;
-/// How long a retired key still verifies (longer than any access token lives).
-const VERIFY_AFTER_RETIRE: i64 = 3600;
+const ROTATE_AFTER: i64 = 30 * DAY;
+/// How long a key is published before it signs (nodes reload every 10 minutes).
+const PUBLISH_BEFORE_USE: i64 = 15 * 60;
+/// How often a node reloads the key set.
+pub const RELOAD_EVERY: i64 = 600;
 
 pub struct ActiveKey {
     pub kid: String,
@@ -47,12 +52,7 @@ impl KeyRing {
     pub async fn load(db: Db, clock: SharedClock) -> anyhow::Result<Self> {
         let set = load_set(&db, clock.now()).await?;
         let now = clock.now();
-        Ok(Self {
-            db,
-            clock,
-            set: RwLock::new(Arc::new(set)),
-            loaded_at: RwLock::new(now),
-        })
+        Ok(Self { db, clock, set: RwLock::new(Arc::new(set)), loaded_at: RwLock::new(now) })
     }
 
     fn current(&self) -> Arc<KeySet> {
@@ -97,13 +97,18 @@ impl KeyRing {
 
 async fn load_set(db: &Db, now: Timestamp) -> anyhow::Result<KeySet> {
     let mut rows = fetch_keys(db, now).await?;
-    if !rows.iter().any(|k| k.created_at > now - ROTATE_AFTER) {
+    if !rows.iter().any(|k| k.created_at > now - (ROTATE_AFTER - DAY)) {
         insert_new_key(db, now).await?;
         rows = fetch_keys(db, now).await?;
     }
+    // The newest key that every node has had time to see; on a first start, the
+    // only one there is.
+    let by_age = |k: &&KeyRow| (k.created_at, k.kid.clone());
     let newest = rows
         .iter()
-        .max_by_key(|k| (k.created_at, k.kid.clone()))
+        .filter(|k| k.created_at <= now - PUBLISH_BEFORE_USE)
+        .max_by_key(by_age)
+        .or_else(|| rows.iter().max_by_key(by_age))
         .ok_or_else(|| anyhow::anyhow!("no signing key"))?;
     let active = Arc::new(ActiveKey {
         kid: newest.kid.clone(),
@@ -114,13 +119,11 @@ async fn load_set(db: &Db, now: Timestamp) -> anyhow::Result<KeySet> {
     for row in &rows {
         let x = URL_SAFE_NO_PAD.encode(&row.public_key);
         verifying.insert(row.kid.clone(), DecodingKey::from_ed_components(&x)?);
-        keys.push(json!({"kty": "OKP", "crv": "Ed25519", "x": x, "kid": row.kid, "alg": "EdDSA", "use": "sig"}));
+        keys.push(
+            json!({"kty": "OKP", "crv": "Ed25519", "x": x, "kid": row.kid, "alg": "EdDSA", "use": "sig"}),
+        );
     }
-    Ok(KeySet {
-        active,
-        verifying,
-        jwks: json!({ "keys": keys }),
-    })
+    Ok(KeySet { active, verifying, jwks: json!({ "keys": keys }) })
 }
 
 struct KeyRow {
@@ -135,7 +138,7 @@ async fn fetch_keys(db: &Db, now: Timestamp) -> anyhow::Result<Vec<KeyRow>> {
         "SELECT kid, private_der, public_key, created_at FROM signing_keys
          WHERE algorithm = 'EdDSA' AND created_at > $1",
     )
-    .bind(now - ROTATE_AFTER - VERIFY_AFTER_RETIRE)
+    .bind(now - ROTATE_AFTER - 2 * DAY)
     .fetch_all(&db.pool)
     .await?;
     rows.iter()
@@ -153,9 +156,7 @@ async fn fetch_keys(db: &Db, now: Timestamp) -> anyhow::Result<Vec<KeyRow>> {
 async fn insert_new_key(db: &Db, now: Timestamp) -> anyhow::Result<()> {
     let seed: [u8; 32] = rand::random();
     let key = SigningKey::from_bytes(&seed);
-    let der = key
-        .to_pkcs8_der()
-        .map_err(|e| anyhow::anyhow!("pkcs8 encoding: {e}"))?;
+    let der = key.to_pkcs8_der().map_err(|e| anyhow::anyhow!("pkcs8 encoding: {e}"))?;
     sqlx::query(
         "INSERT INTO signing_keys (kid, algorithm, private_der, public_key, created_at)
          VALUES ($1, 'EdDSA', $2, $3, $4)",

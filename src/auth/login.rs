@@ -27,53 +27,72 @@ pub struct TokenResponse {
 }
 
 /// Checks a login name and password; the user on success.
-pub async fn authenticate(state: &AppState, login: &str, password: &str) -> ApiResult<User> {
+pub async fn authenticate(state: &AppState, login: &str, password: &str) -> ApiResult<(User, String)> {
     let user = store::find_by_login(&state.db, login).await?;
-    let stored = user.as_ref().and_then(|u| u.password_hash.as_deref());
-    let verdict = state.hasher.verify(password, stored).await?;
-    let Some(user) = user else {
-        return Err(ApiError::unauthenticated());
-    };
+    let hash = check_password(state, user.as_ref(), password).await?.ok_or_else(ApiError::unauthenticated)?;
+    let user = user.ok_or_else(ApiError::unauthenticated)?;
+    Ok((user, hash))
+}
+
+/// Checks `password` for `user`, returning the (possibly upgraded) stored hash when
+/// it matches. The attempt is counted against the account *before* the hash is
+/// checked, and reaching the threshold locks the account in the same statement, so
+/// concurrent guesses cannot outrun the lock. Unknown, closed, password-less and
+/// locked accounts do the same work and get `None`.
+pub async fn check_password(
+    state: &AppState,
+    user: Option<&User>,
+    password: &str,
+) -> ApiResult<Option<String>> {
     let now = state.clock.now();
-    if user.expired_at.is_some() || throttle::is_locked(user.locked_until, now) {
-        return Err(ApiError::unauthenticated());
-    }
+    let max = state.config.login_max_failures;
+    let candidate = user.filter(|u| u.expired_at.is_none() && u.password_hash.is_some());
+    let failures = match candidate {
+        Some(user) => store::claim_login_attempt(&state.db, &user.id, now, max).await?,
+        None => {
+            store::claim_nothing(&state.db).await?;
+            None
+        }
+    };
+    let stored = candidate.filter(|_| failures.is_some()).and_then(|u| u.password_hash.as_deref());
+    let verdict = state.hasher.verify(password, stored).await?;
+    let (Some(user), Some(stored), Some(failures)) = (candidate, stored, failures) else { return Ok(None) };
     match verdict {
         Verdict::Mismatch => {
-            record_failure(state, &user).await?;
-            Err(ApiError::unauthenticated())
-        }
-        Verdict::Match | Verdict::MatchNeedsRehash => {
-            store::record_success(&state.db, &user.id).await?;
-            if verdict == Verdict::MatchNeedsRehash {
-                let hash = state.hasher.hash(password).await?;
-                store::set_password_hash(&state.db, &user.id, &hash, now, &user.id).await?;
+            if let Some(period) = throttle::lock_period(failures, max) {
+                store::lock_until(&state.db, &user.id, now + period).await?;
+                tracing::warn!(user_id = %user.id, failures, period, "account locked after failed logins");
             }
-            Ok(user)
+            Ok(None)
+        }
+        Verdict::Match => {
+            store::record_success(&state.db, &user.id).await?;
+            Ok(Some(stored.to_owned()))
+        }
+        Verdict::MatchNeedsRehash => {
+            store::record_success(&state.db, &user.id).await?;
+            let hash = state.hasher.hash(password).await?;
+            store::set_password_hash(&state.db, &user.id, &hash, now, &user.id).await?;
+            Ok(Some(hash))
         }
     }
 }
 
-/// Counts a wrong password against the account, locking it past the threshold.
-pub async fn record_failure(state: &AppState, user: &User) -> ApiResult<()> {
-    let failures = store::record_failure(&state.db, &user.id).await?;
-    if let Some(period) = throttle::lock_period(failures, state.config.login_max_failures) {
-        store::lock_until(&state.db, &user.id, state.clock.now() + period).await?;
-        tracing::warn!(user_id = %user.id, failures, period, "account locked after failed logins");
-    }
-    Ok(())
-}
-
-/// Opens a session for `user` and returns its first tokens.
+/// Opens a session for `user` and returns its first tokens. With `verified_hash`,
+/// only if the password is still the one just verified (a password change or
+/// expiry that lands meanwhile wins).
 pub async fn open_session(
     state: &AppState,
     user: &User,
+    verified_hash: Option<&str>,
     user_agent: &str,
     ip: &str,
 ) -> ApiResult<TokenResponse> {
-    let (session, refresh_token) =
-        sessions::create(&state.db, &user.id, user_agent, ip, state.clock.now()).await?;
-    issue(state, &session, refresh_token, &user.roles)
+    let now = state.clock.now();
+    let opened = sessions::create(&state.db, &user.id, verified_hash, user_agent, ip, now).await?;
+    let (session, refresh_token) = opened.ok_or_else(ApiError::unauthenticated)?;
+    let roles = store::roles_of(&state.db, &user.id).await?;
+    issue(state, &session, refresh_token, &roles)
 }
 
 /// The token response for `session` with `refresh_token` and a new access token.

@@ -46,20 +46,12 @@ impl PasswordHasherPool {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let random: [u8; 16] = rand::random();
         let dummy_hash = hash_now(&hex::encode(random))?;
-        Ok(Self {
-            permits: Arc::new(Semaphore::new(cores)),
-            dummy_hash: Arc::new(dummy_hash),
-        })
+        Ok(Self { permits: Arc::new(Semaphore::new(cores)), dummy_hash: Arc::new(dummy_hash) })
     }
 
-    async fn run<T: Send + 'static>(
-        &self,
-        job: impl FnOnce() -> T + Send + 'static,
-    ) -> anyhow::Result<T> {
+    async fn run<T: Send + 'static>(&self, job: impl FnOnce() -> T + Send + 'static) -> anyhow::Result<T> {
         let _permit = self.permits.acquire().await.context("hasher closed")?;
-        tokio::task::spawn_blocking(job)
-            .await
-            .context("hashing task")
+        tokio::task::spawn_blocking(job).await.context("hashing task")
     }
 
     pub async fn hash(&self, password: &str) -> anyhow::Result<String> {
@@ -87,10 +79,7 @@ fn hash_now(password: &str) -> anyhow::Result<String> {
 pub fn verify_now(password: &str, stored: &str) -> Verdict {
     if stored.starts_with("$argon2") {
         verify_argon2(password, stored)
-    } else if ["$2a$", "$2b$", "$2y$"]
-        .iter()
-        .any(|p| stored.starts_with(p))
-    {
+    } else if ["$2a$", "$2b$", "$2y$"].iter().any(|p| stored.starts_with(p)) {
         legacy(bcrypt::verify(password, stored).unwrap_or(false))
     } else if stored.starts_with("pbkdf2_sha256$") {
         legacy(verify_django_pbkdf2(password, stored))
@@ -100,60 +89,38 @@ pub fn verify_now(password: &str, stored: &str) -> Verdict {
 }
 
 fn legacy(matched: bool) -> Verdict {
-    if matched {
-        Verdict::MatchNeedsRehash
-    } else {
-        Verdict::Mismatch
-    }
+    if matched { Verdict::MatchNeedsRehash } else { Verdict::Mismatch }
 }
 
 fn verify_argon2(password: &str, stored: &str) -> Verdict {
     let Ok(parsed) = PasswordHash::new(stored) else {
         return Verdict::Mismatch;
     };
-    if argon2()
-        .verify_password(password.as_bytes(), &parsed)
-        .is_err()
-    {
+    if argon2().verify_password(password.as_bytes(), &parsed).is_err() {
         return Verdict::Mismatch;
     }
     let current = parsed.algorithm.as_str() == "argon2id"
-        && Params::try_from(&parsed).is_ok_and(|p| {
-            p.m_cost() >= M_COST_KIB && p.t_cost() >= T_COST && p.p_cost() >= P_COST
-        });
-    if current {
-        Verdict::Match
-    } else {
-        Verdict::MatchNeedsRehash
-    }
+        && Params::try_from(&parsed)
+            .is_ok_and(|p| p.m_cost() >= M_COST_KIB && p.t_cost() >= T_COST && p.p_cost() >= P_COST);
+    if current { Verdict::Match } else { Verdict::MatchNeedsRehash }
 }
 
 /// Django's format: `pbkdf2_sha256$<iterations>$<salt>$<base64 digest>`.
 fn verify_django_pbkdf2(password: &str, stored: &str) -> bool {
     let mut parts = stored.split('$');
-    let (Some(_), Some(iterations), Some(salt), Some(expected), None) = (
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-    ) else {
+    let (Some(_), Some(iterations), Some(salt), Some(expected), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
+    else {
         return false;
     };
-    let (Ok(iterations), Ok(expected)) = (iterations.parse::<u32>(), STANDARD.decode(expected))
-    else {
+    let (Ok(iterations), Ok(expected)) = (iterations.parse::<u32>(), STANDARD.decode(expected)) else {
         return false;
     };
     if iterations == 0 || iterations > 10_000_000 || expected.len() != 32 {
         return false;
     }
     let mut derived = [0u8; 32];
-    pbkdf2::pbkdf2_hmac::<sha2::Sha256>(
-        password.as_bytes(),
-        salt.as_bytes(),
-        iterations,
-        &mut derived,
-    );
+    pbkdf2::pbkdf2_hmac::<sha2::Sha256>(password.as_bytes(), salt.as_bytes(), iterations, &mut derived);
     derived.ct_eq(&expected).into()
 }
 
@@ -164,27 +131,17 @@ mod tests {
     #[test]
     fn argon2_round_trip_uses_owasp_parameters() {
         let hash = hash_now("correct horse battery staple").unwrap();
-        assert!(
-            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
-            "{hash}"
-        );
-        assert_eq!(
-            verify_now("correct horse battery staple", &hash),
-            Verdict::Match
-        );
+        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
+        assert_eq!(verify_now("correct horse battery staple", &hash), Verdict::Match);
         assert_eq!(verify_now("wrong", &hash), Verdict::Mismatch);
     }
 
     #[test]
     fn weaker_argon2_needs_rehash() {
-        let weak = Argon2::new(
-            Algorithm::Argon2id,
-            Version::V0x13,
-            Params::new(8192, 1, 1, None).unwrap(),
-        )
-        .hash_password(b"pw-legacy-1")
-        .unwrap()
-        .to_string();
+        let weak = Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::new(8192, 1, 1, None).unwrap())
+            .hash_password(b"pw-legacy-1")
+            .unwrap()
+            .to_string();
         assert_eq!(verify_now("pw-legacy-1", &weak), Verdict::MatchNeedsRehash);
     }
 
@@ -201,10 +158,7 @@ mod tests {
         let stored = "pbkdf2_sha256$30000$seasalt$VrX+V8drCGo68wlvy6rfu8i1d1pfkdeXA4LJkRGJodY=";
         assert_eq!(verify_now("lètmein", stored), Verdict::MatchNeedsRehash);
         assert_eq!(verify_now("letmein", stored), Verdict::Mismatch);
-        assert_eq!(
-            verify_now("x", "pbkdf2_sha256$0$salt$AAAA"),
-            Verdict::Mismatch
-        );
+        assert_eq!(verify_now("x", "pbkdf2_sha256$0$salt$AAAA"), Verdict::Mismatch);
         assert_eq!(verify_now("x", "garbage"), Verdict::Mismatch);
     }
 }

@@ -27,12 +27,7 @@ pub fn looks_valid(token: &str) -> bool {
 
 /// The value stored and looked up; never the token itself.
 pub fn lookup_hash(token: &str) -> String {
-    hex::encode(
-        Sha256::new()
-            .chain_update(b"hallpass refresh lookup\0")
-            .chain_update(token)
-            .finalize(),
-    )
+    hex::encode(Sha256::new().chain_update(b"hallpass refresh lookup\0").chain_update(token).finalize())
 }
 
 fn sealing_cipher(old_token: &str) -> ChaCha20Poly1305 {
@@ -52,9 +47,7 @@ pub fn seal_successor(old_token: &str, successor: &str) -> Vec<u8> {
 }
 
 pub fn open_successor(old_token: &str, sealed: &[u8]) -> Option<String> {
-    let plain = sealing_cipher(old_token)
-        .decrypt(&Nonce::default(), sealed)
-        .ok()?;
+    let plain = sealing_cipher(old_token).decrypt(&Nonce::default(), sealed).ok()?;
     String::from_utf8(plain).ok()
 }
 
@@ -76,15 +69,8 @@ mod tests {
     fn only_the_old_token_opens_its_successor() {
         let (old, next) = (generate(), generate());
         let sealed = seal_successor(&old, &next);
-        assert_eq!(
-            open_successor(&old, &sealed).as_deref(),
-            Some(next.as_str())
-        );
+        assert_eq!(open_successor(&old, &sealed).as_deref(), Some(next.as_str()));
         assert_eq!(open_successor(&generate(), &sealed), None);
-        assert!(
-            !sealed
-                .windows(8)
-                .any(|w| next.as_bytes().windows(8).any(|n| n == w))
-        );
+        assert!(!sealed.windows(8).any(|w| next.as_bytes().windows(8).any(|n| n == w)));
     }
 }

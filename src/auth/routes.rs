@@ -4,21 +4,23 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::login::{self, TokenResponse};
-use super::principal::Principal;
+use super::principal::{ExternalIdentity, Principal};
 use super::sessions::{self, Refresh, Session};
 use crate::app::AppState;
+use crate::audit::{Action, Event};
 use crate::clock::rfc3339;
 use crate::cluster::Invalidation;
 use crate::http::client_ip::ClientIp;
 use crate::http::error::{ApiError, ApiResult, Problem};
-use crate::http::extract::{JsonOrForm, OptionalJson, Query};
+use crate::http::extract::{Json, JsonOrForm, OptionalJson, Query};
 use crate::http::paging::{Page, PageQuery};
-use crate::users::accounts::{self, AccountInput};
+use crate::users::accounts::{self, AccountInput, Creation, Link};
 use crate::users::model::UserView;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -30,13 +32,11 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(verify))
         .routes(routes!(list_sessions))
         .routes(routes!(delete_session))
+        .routes(routes!(register_external))
 }
 
 fn user_agent(headers: &HeaderMap) -> &str {
-    headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
+    headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default()
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -71,28 +71,20 @@ async fn register(
 ) -> ApiResult<impl IntoResponse> {
     state.limiter.hit(ip).await?;
     if !state.config.registration_open {
-        return Err(ApiError::Forbidden(
-            "self-service registration is closed".into(),
-        ));
+        return Err(ApiError::Forbidden("self-service registration is closed".into()));
     }
     let input = AccountInput {
         username: &body.username,
-        password: &body.password,
+        password: Some(&body.password),
         email: body.email.as_deref(),
         name: body.name.as_deref(),
     };
     let min = usize::from(state.config.password_min_length);
-    let user = accounts::create(
-        &state.db,
-        &state.hasher,
-        min,
-        &input,
-        &["user"],
-        None,
-        state.clock.now(),
-    )
-    .await?;
-    let tokens = login::open_session(&state, &user, user_agent(&headers), &ip.to_string()).await?;
+    let creation = Creation { roles: &["user"], created_by: None, link: None };
+    let now = state.clock.now();
+    let user = accounts::create(&state.db, &state.hasher, min, &input, creation, now).await?;
+    Event::new(Action::UserCreated).actor(&user.id).target(&user.id).ip(ip).record(&state.db, now).await?;
+    let tokens = login::open_session(&state, &user, None, user_agent(&headers), &ip.to_string()).await?;
     let body = RegisterResponse {
         user: UserView::from(&user),
         access_token: tokens.access_token,
@@ -123,14 +115,28 @@ async fn login(
     JsonOrForm(body): JsonOrForm<LoginRequest>,
 ) -> ApiResult<axum::Json<TokenResponse>> {
     state.limiter.hit(ip).await?;
-    let user = match login::authenticate(&state, &body.username, &body.password).await {
-        Ok(user) => user,
+    let now = state.clock.now();
+    let (user, hash) = match login::authenticate(&state, &body.username, &body.password).await {
+        Ok(found) => found,
         Err(err) => {
-            tracing::info!(ip = %ip, "login failed");
+            let tried: String = body.username.chars().take(64).collect();
+            Event::new(Action::LoginFailed)
+                .ip(ip)
+                .details(json!({ "username": tried }))
+                .record(&state.db, now)
+                .await?;
             return Err(err);
         }
     };
-    let tokens = login::open_session(&state, &user, user_agent(&headers), &ip.to_string()).await?;
+    let tokens =
+        login::open_session(&state, &user, Some(&hash), user_agent(&headers), &ip.to_string()).await?;
+    Event::new(Action::LoginSucceeded)
+        .actor(&user.id)
+        .target(&user.id)
+        .ip(ip)
+        .details(json!({ "session_id": tokens.session_id }))
+        .record(&state.db, now)
+        .await?;
     Ok(axum::Json(tokens))
 }
 
@@ -151,40 +157,28 @@ async fn refresh(
 ) -> ApiResult<axum::Json<TokenResponse>> {
     state.limiter.hit(ip).await?;
     let now = state.clock.now();
-    match sessions::refresh(
-        &state.db,
-        &body.refresh_token,
-        state.config.refresh_grace as i64,
-        now,
-    )
-    .await?
-    {
+    let grace = state.config.refresh_grace as i64;
+    match sessions::refresh(&state.db, &body.refresh_token, grace, now).await? {
         Refresh::Rotated { session, token } => {
-            let grant = state
-                .gate
-                .check(&session.id)
-                .await?
-                .ok_or_else(ApiError::unauthenticated)?;
-            Ok(axum::Json(login::issue(
-                &state,
-                &session,
-                token,
-                &grant.roles,
-            )?))
+            let grant = state.gate.session(&session.id).await?.ok_or_else(ApiError::unauthenticated)?;
+            Ok(axum::Json(login::issue(&state, &session, token, &grant.roles)?))
         }
         Refresh::Reused { session } => {
             tracing::warn!(session_id = %session.id, user_id = %session.user_id, "refresh token reuse: session revoked");
-            state
-                .gate
-                .invalidate(vec![Invalidation::Session(session.id)])
-                .await;
+            state.gate.invalidate(vec![Invalidation::Session(session.id.clone())]).await;
+            Event::new(Action::RefreshReused)
+                .target(&session.user_id)
+                .ip(ip)
+                .details(json!({ "session_id": session.id }))
+                .record(&state.db, now)
+                .await?;
             Err(ApiError::unauthenticated())
         }
         Refresh::Invalid => Err(ApiError::unauthenticated()),
     }
 }
 
-#[derive(Deserialize, ToSchema, Default, Clone, Copy)]
+#[derive(Deserialize, ToSchema, Default, Clone, Copy, Debug, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogoutScope {
     /// This session only.
@@ -206,31 +200,34 @@ pub struct LogoutRequest {
 /// End this session, the others, or all of them; their access tokens stop working at once.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
     request_body(content = Option<LogoutRequest>, content_type = "application/json"),
-    responses((status = 204), (status = 401, body = Problem)),
+    responses((status = 204), (status = 401, body = Problem), (status = 403, body = Problem)),
     security(("bearer" = [])))]
 async fn logout(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     principal: Principal,
     OptionalJson(body): OptionalJson<LogoutRequest>,
 ) -> ApiResult<StatusCode> {
+    let sid = principal.session_id()?;
     let now = state.clock.now();
-    let sid = principal.session_id.as_str();
+    let user = principal.user_id.as_str();
     let revoked = match body.scope {
         LogoutScope::Current => {
             sessions::revoke(&state.db, sid, now).await?;
             vec![sid.to_owned()]
         }
-        LogoutScope::Others => {
-            sessions::revoke_all_of(&state.db, &principal.user_id, Some(sid), now).await?
-        }
-        LogoutScope::All => {
-            sessions::revoke_all_of(&state.db, &principal.user_id, None, now).await?
-        }
+        LogoutScope::Others => sessions::revoke_all_of(&state.db, user, Some(sid), now).await?,
+        LogoutScope::All => sessions::revoke_all_of(&state.db, user, None, now).await?,
     };
-    state
-        .gate
-        .invalidate(revoked.into_iter().map(Invalidation::Session).collect())
-        .await;
+    let details = json!({ "scope": body.scope, "sessions": revoked });
+    state.gate.invalidate(revoked.into_iter().map(Invalidation::Session).collect()).await;
+    Event::new(Action::Logout)
+        .actor(user)
+        .target(user)
+        .ip(ip)
+        .details(details)
+        .record(&state.db, now)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -238,21 +235,22 @@ async fn logout(
 pub struct VerifyResponse {
     valid: bool,
     user_id: String,
-    session_id: String,
-    /// When the presented access token expires (RFC 3339).
-    expires_at: String,
+    /// The session of an access token; null for API and outside tokens.
+    session_id: Option<String>,
+    /// When the presented credential stops working (RFC 3339); null if it does not.
+    expires_at: Option<String>,
 }
 
-/// Check an access token (signature, expiry, and that its session is still open).
+/// Check a credential: signature, expiry, and that its session or token is still live.
 #[utoipa::path(get, path = "/api/v1/auth/verify", tag = "auth",
     responses((status = 200, body = VerifyResponse), (status = 401, body = Problem)),
     security(("bearer" = [])))]
 async fn verify(principal: Principal) -> axum::Json<VerifyResponse> {
     axum::Json(VerifyResponse {
         valid: true,
+        session_id: principal.session_id().ok().map(str::to_owned),
         user_id: principal.user_id,
-        session_id: principal.session_id,
-        expires_at: rfc3339(principal.token_expires_at),
+        expires_at: principal.expires_at.map(rfc3339),
     })
 }
 
@@ -284,38 +282,89 @@ impl SessionView {
 
 /// The caller's open sessions, newest first.
 #[utoipa::path(get, path = "/api/v1/auth/sessions", tag = "auth", params(PageQuery),
-    responses((status = 200, body = Page<SessionView>), (status = 400, body = Problem), (status = 401, body = Problem)),
+    responses((status = 200, body = Page<SessionView>), (status = 400, body = Problem),
+              (status = 401, body = Problem), (status = 403, body = Problem)),
     security(("bearer" = [])))]
 async fn list_sessions(
     State(state): State<AppState>,
     principal: Principal,
     Query(paging): Query<PageQuery>,
 ) -> ApiResult<axum::Json<Page<SessionView>>> {
+    let current = principal.session_id()?;
     let paging = paging.validate()?;
     let open = sessions::list_open(&state.db, &principal.user_id, state.clock.now()).await?;
-    let views = open
-        .iter()
-        .map(|s| SessionView::new(s, &principal.session_id))
-        .collect();
+    let views = open.iter().map(|s| SessionView::new(s, current)).collect();
     Ok(axum::Json(paging.slice(views)))
 }
 
 /// End one of the caller's sessions (another user's session is 404).
 #[utoipa::path(delete, path = "/api/v1/auth/sessions/{id}", tag = "auth",
     params(("id" = String, Path, description = "Session id")),
-    responses((status = 204), (status = 401, body = Problem), (status = 404, body = Problem)),
+    responses((status = 204), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 404, body = Problem)),
     security(("bearer" = [])))]
 async fn delete_session(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     principal: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
+    principal.session_id()?;
     let now = state.clock.now();
     let session = sessions::find(&state.db, &id).await?;
     let mine = session.filter(|s| s.user_id == principal.user_id && s.is_open(now));
     if mine.is_none() || !sessions::revoke(&state.db, &id, now).await? {
         return Err(ApiError::NotFound);
     }
-    state.gate.invalidate(vec![Invalidation::Session(id)]).await;
+    state.gate.invalidate(vec![Invalidation::Session(id.clone())]).await;
+    Event::new(Action::SessionRevoked)
+        .actor(&principal.user_id)
+        .target(&principal.user_id)
+        .ip(ip)
+        .details(json!({ "session_id": id }))
+        .record(&state.db, now)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExternalRegistration {
+    username: String,
+    email: Option<String>,
+    name: Option<String>,
+}
+
+/// Create the local account of an outside identity (Firebase/OIDC token as Bearer).
+/// Authentication only: no permission is needed; the account gets role `user`.
+#[utoipa::path(post, path = "/api/v1/auth/external", tag = "auth", request_body = ExternalRegistration,
+    responses((status = 201, body = UserView), (status = 401, body = Problem), (status = 404, body = Problem),
+              (status = 409, body = Problem), (status = 422, body = Problem), (status = 503, body = Problem)),
+    security(("bearer" = [])))]
+async fn register_external(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    ExternalIdentity(identity): ExternalIdentity,
+    Json(body): Json<ExternalRegistration>,
+) -> ApiResult<(StatusCode, axum::Json<UserView>)> {
+    let email = body.email.or(identity.email.clone());
+    let name = body.name.or(identity.name.clone());
+    let input = AccountInput {
+        username: &body.username,
+        password: None,
+        email: email.as_deref(),
+        name: name.as_deref(),
+    };
+    let link = Link { issuer: &identity.issuer, subject: &identity.subject };
+    let creation = Creation { roles: &["user"], created_by: None, link: Some(link) };
+    let min = usize::from(state.config.password_min_length);
+    let user = accounts::create(&state.db, &state.hasher, min, &input, creation, state.clock.now()).await?;
+    Event::new(Action::ExternalLinked)
+        .actor(&user.id)
+        .target(&user.id)
+        .ip(ip)
+        .details(json!({ "issuer": identity.issuer, "subject": identity.subject }))
+        .record(&state.db, state.clock.now())
+        .await?;
+    Ok((StatusCode::CREATED, axum::Json(UserView::from(&user))))
 }

@@ -33,9 +33,7 @@ pub struct Session {
 
 impl Session {
     pub fn is_open(&self, now: Timestamp) -> bool {
-        self.revoked_at.is_none()
-            && self.expires_at > now
-            && self.last_used_at + IDLE_LIFETIME > now
+        self.revoked_at.is_none() && self.expires_at > now && self.last_used_at + IDLE_LIFETIME > now
     }
 }
 
@@ -62,21 +60,24 @@ fn from_row(row: &AnyRow) -> Result<Session, sqlx::Error> {
     })
 }
 
-/// Opens a session; returns it with its first refresh token.
+/// Opens a session for an active user, and with `require_hash` only while that is
+/// still the user's password hash; returns it with its first refresh token.
 pub async fn create(
     db: &Db,
     user_id: &str,
+    require_hash: Option<&str>,
     user_agent: &str,
     ip: &str,
     now: Timestamp,
-) -> ApiResult<(Session, String)> {
+) -> ApiResult<Option<(Session, String)>> {
     let id = uuid::Uuid::now_v7().to_string();
     let token = refresh_token::generate();
-    let user_agent: String = user_agent.chars().take(256).collect();
+    let user_agent: String = user_agent.chars().filter(|c| !c.is_control()).take(256).collect();
     let mut tx = db.pool.begin().await?;
-    sqlx::query(
+    let inserted = sqlx::query(
         "INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, user_agent, ip)
-         VALUES ($1, $2, $3, $3, $4, $5, $6)",
+         SELECT $1, $2, $3, $3, $4, $5, $6 WHERE EXISTS (
+             SELECT 1 FROM users WHERE id = $2 AND expired_at IS NULL AND ($7 = '' OR password_hash = $7))",
     )
     .bind(&id)
     .bind(user_id)
@@ -84,8 +85,14 @@ pub async fn create(
     .bind(now + ABSOLUTE_LIFETIME)
     .bind(&user_agent)
     .bind(ip)
+    .bind(require_hash.unwrap_or(""))
     .execute(&mut *tx)
-    .await?;
+    .await?
+    .rows_affected();
+    if inserted == 0 {
+        tx.rollback().await?;
+        return Ok(None);
+    }
     insert_token(&mut tx, &token, &id, 0, now).await?;
     tx.commit().await?;
     let session = Session {
@@ -101,7 +108,7 @@ pub async fn create(
         refresh_rotated_at: None,
         successor_box: None,
     };
-    Ok((session, token))
+    Ok(Some((session, token)))
 }
 
 async fn insert_token(
@@ -111,13 +118,15 @@ async fn insert_token(
     generation: i64,
     now: Timestamp,
 ) -> ApiResult<()> {
-    sqlx::query("INSERT INTO refresh_tokens (token_hash, session_id, generation, created_at) VALUES ($1, $2, $3, $4)")
-        .bind(refresh_token::lookup_hash(token))
-        .bind(session_id)
-        .bind(generation)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(
+        "INSERT INTO refresh_tokens (token_hash, session_id, generation, created_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(refresh_token::lookup_hash(token))
+    .bind(session_id)
+    .bind(generation)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
@@ -135,12 +144,7 @@ pub async fn list_open(db: &Db, user_id: &str, now: Timestamp) -> ApiResult<Vec<
         " FROM sessions WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 AND last_used_at > $3
          ORDER BY created_at DESC, id DESC"
     );
-    let rows = sqlx::query(sql)
-        .bind(user_id)
-        .bind(now)
-        .bind(now - IDLE_LIFETIME)
-        .fetch_all(&db.pool)
-        .await?;
+    let rows = sqlx::query(sql).bind(user_id).bind(now).bind(now - IDLE_LIFETIME).fetch_all(&db.pool).await?;
     Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
 }
 
@@ -158,11 +162,10 @@ pub async fn refresh(db: &Db, token: &str, grace: i64, now: Timestamp) -> ApiRes
     if !refresh_token::looks_valid(token) {
         return Ok(Refresh::Invalid);
     }
-    let found =
-        sqlx::query("SELECT session_id, generation FROM refresh_tokens WHERE token_hash = $1")
-            .bind(refresh_token::lookup_hash(token))
-            .fetch_optional(&db.pool)
-            .await?;
+    let found = sqlx::query("SELECT session_id, generation FROM refresh_tokens WHERE token_hash = $1")
+        .bind(refresh_token::lookup_hash(token))
+        .fetch_optional(&db.pool)
+        .await?;
     let Some(found) = found else {
         return Ok(Refresh::Invalid);
     };
@@ -184,9 +187,7 @@ pub async fn refresh(db: &Db, token: &str, grace: i64, now: Timestamp) -> ApiRes
             continue;
         }
         let in_grace = generation + 1 == session.refresh_generation
-            && session
-                .refresh_rotated_at
-                .is_some_and(|at| now - at <= grace);
+            && session.refresh_rotated_at.is_some_and(|at| now - at <= grace);
         let successor = session
             .successor_box
             .as_deref()
@@ -205,12 +206,7 @@ pub async fn refresh(db: &Db, token: &str, grace: i64, now: Timestamp) -> ApiRes
 
 /// Replaces the live token if it is still `session.refresh_generation`; `None` when
 /// another caller got there first.
-async fn rotate(
-    db: &Db,
-    session: &Session,
-    token: &str,
-    now: Timestamp,
-) -> ApiResult<Option<Refresh>> {
+async fn rotate(db: &Db, session: &Session, token: &str, now: Timestamp) -> ApiResult<Option<Refresh>> {
     let successor = refresh_token::generate();
     let sealed = refresh_token::seal_successor(token, &successor);
     let next = session.refresh_generation + 1;
@@ -241,20 +237,16 @@ async fn rotate(
         last_used_at: now,
         ..session.clone()
     };
-    Ok(Some(Refresh::Rotated {
-        session,
-        token: successor,
-    }))
+    Ok(Some(Refresh::Rotated { session, token: successor }))
 }
 
 /// Revokes one session; false if it was not open.
 pub async fn revoke(db: &Db, id: &str, now: Timestamp) -> ApiResult<bool> {
-    let done =
-        sqlx::query("UPDATE sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
-            .bind(id)
-            .bind(now)
-            .execute(&db.pool)
-            .await?;
+    let done = sqlx::query("UPDATE sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+        .bind(id)
+        .bind(now)
+        .execute(&db.pool)
+        .await?;
     Ok(done.rows_affected() == 1)
 }
 

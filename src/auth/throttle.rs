@@ -10,7 +10,7 @@ use std::sync::Mutex;
 
 use redis::aio::ConnectionManager;
 
-use crate::clock::{SharedClock, Timestamp};
+use crate::clock::SharedClock;
 use crate::cluster::Cluster;
 use crate::http::error::{ApiError, ApiResult};
 
@@ -21,7 +21,8 @@ pub struct IpLimiter {
     clock: SharedClock,
     redis: Option<ConnectionManager>,
     redis_prefix: String,
-    local: Mutex<HashMap<IpAddr, (i64, u32)>>,
+    /// This window's counters (the window, and a count per client).
+    local: Mutex<(i64, HashMap<IpAddr, u32>)>,
 }
 
 impl IpLimiter {
@@ -31,12 +32,13 @@ impl IpLimiter {
             clock,
             redis: cluster.redis.clone(),
             redis_prefix: cluster.prefix.clone(),
-            local: Mutex::new(HashMap::new()),
+            local: Mutex::new((0, HashMap::new())),
         }
     }
 
     /// Counts one request from `ip`; 429 with `Retry-After` once over budget.
     pub async fn hit(&self, ip: IpAddr) -> ApiResult<()> {
+        let ip = client_key(ip);
         let now = self.clock.now();
         let window = now.div_euclid(WINDOW);
         let count = match self.redis.clone() {
@@ -61,16 +63,29 @@ impl IpLimiter {
     }
 
     fn hit_local(&self, ip: IpAddr, window: i64) -> u32 {
-        let mut counters = self.local.lock().expect("rate limiter lock");
-        if counters.len() > 100_000 {
-            counters.retain(|_, (w, _)| *w == window);
+        let mut guard = self.local.lock().expect("rate limiter lock");
+        let (current, counters) = &mut *guard;
+        if *current != window {
+            // A fixed window: last minute's counts are simply dropped.
+            *current = window;
+            counters.clear();
         }
-        let entry = counters.entry(ip).or_insert((window, 0));
-        if entry.0 != window {
-            *entry = (window, 0);
+        let count = counters.entry(ip).or_insert(0);
+        *count = count.saturating_add(1);
+        *count
+    }
+}
+
+/// The budget holder for an address: IPv4 (and IPv4-mapped IPv6) addresses as they
+/// are; other IPv6 addresses by their /64, which one client typically owns whole.
+pub fn client_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let mut octets = v6.octets();
+            octets[8..].fill(0);
+            IpAddr::from(octets)
         }
-        entry.1 = entry.1.saturating_add(1);
-        entry.1
+        v4 => v4,
     }
 }
 
@@ -82,13 +97,18 @@ pub fn lock_period(failures: i64, max_failures: u32) -> Option<i64> {
     (over >= 0).then(|| 60i64.saturating_mul(1i64 << over.min(11)).min(24 * 3600))
 }
 
-pub fn is_locked(locked_until: Option<Timestamp>, now: Timestamp) -> bool {
-    locked_until.is_some_and(|until| until > now)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clients_are_keyed_by_address_or_ipv6_prefix() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(client_key(ip("203.0.113.7")), ip("203.0.113.7"));
+        assert_eq!(client_key(ip("::ffff:203.0.113.7")), ip("203.0.113.7"));
+        assert_eq!(client_key(ip("2001:db8:1:2:aaaa::1")), client_key(ip("2001:db8:1:2:bbbb::2")));
+        assert_ne!(client_key(ip("2001:db8:1:2::1")), client_key(ip("2001:db8:1:3::1")));
+    }
 
     #[test]
     fn lock_grows_and_is_capped() {

@@ -11,19 +11,10 @@ impl Username {
         let trimmed = raw.trim();
         let len = trimmed.chars().count();
         if !(3..=64).contains(&len) {
-            return Err(FieldError::new(
-                "username",
-                "must be 3 to 64 characters long",
-            ));
+            return Err(FieldError::new("username", "must be 3 to 64 characters long"));
         }
-        if !trimmed
-            .chars()
-            .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-'))
-        {
-            return Err(FieldError::new(
-                "username",
-                "may contain only letters, digits, '.', '_' and '-'",
-            ));
+        if !trimmed.chars().all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-')) {
+            return Err(FieldError::new("username", "may contain only letters, digits, '.', '_' and '-'"));
         }
         Ok(Self(trimmed.to_owned()))
     }
@@ -64,22 +55,24 @@ impl Email {
 pub fn parse_name(raw: &str) -> Result<String, FieldError> {
     let trimmed = raw.trim();
     if trimmed.chars().count() > 200 || trimmed.chars().any(char::is_control) {
-        return Err(FieldError::new(
-            "name",
-            "must be at most 200 characters without control characters",
-        ));
+        return Err(FieldError::new("name", "must be at most 200 characters without control characters"));
     }
     Ok(trimmed.to_owned())
 }
 
 /// Profile JSON: an object of at most 16 KiB.
 pub fn parse_profile(value: &serde_json::Value) -> Result<String, FieldError> {
+    parse_json_object("profile", value)
+}
+
+/// A JSON object field (`profile`, `attributes`) of at most 16 KiB, as stored text.
+pub fn parse_json_object(field: &str, value: &serde_json::Value) -> Result<String, FieldError> {
     if !value.is_object() {
-        return Err(FieldError::new("profile", "must be a JSON object"));
+        return Err(FieldError::new(field, "must be a JSON object"));
     }
     let text = value.to_string();
     if text.len() > 16 * 1024 {
-        return Err(FieldError::new("profile", "must be at most 16 KiB"));
+        return Err(FieldError::new(field, "must be at most 16 KiB"));
     }
     Ok(text)
 }
@@ -99,10 +92,7 @@ mod tests {
 
     #[test]
     fn emails() {
-        assert_eq!(
-            Email::parse("A@Example.com").unwrap().key(),
-            "a@example.com"
-        );
+        assert_eq!(Email::parse("A@Example.com").unwrap().key(), "a@example.com");
         assert!(Email::parse("not-an-email").is_err());
     }
 }

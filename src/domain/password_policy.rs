@@ -46,29 +46,9 @@ mod tests {
 
     #[test]
     fn refuses_short_long_common_and_username() {
-        assert!(
-            check("short1", "alice", 8)
-                .unwrap_err()
-                .message
-                .contains("at least 8")
-        );
-        assert!(
-            check(&"a".repeat(129), "alice", 8)
-                .unwrap_err()
-                .message
-                .contains("at most")
-        );
-        assert!(
-            check("password123", "alice", 8)
-                .unwrap_err()
-                .message
-                .contains("common")
-        );
-        assert!(
-            check("xxALICEsecret-99", "alice", 8)
-                .unwrap_err()
-                .message
-                .contains("username")
-        );
+        assert!(check("short1", "alice", 8).unwrap_err().message.contains("at least 8"));
+        assert!(check(&"a".repeat(129), "alice", 8).unwrap_err().message.contains("at most"));
+        assert!(check("password123", "alice", 8).unwrap_err().message.contains("common"));
+        assert!(check("xxALICEsecret-99", "alice", 8).unwrap_err().message.contains("username"));
     }
 }

@@ -17,10 +17,7 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
+        Self { field: field.into(), message: message.into() }
     }
 }
 
@@ -69,17 +66,11 @@ pub struct Problem {
 
 impl ApiError {
     pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
-        Self::BadRequest {
-            code,
-            detail: detail.into(),
-        }
+        Self::BadRequest { code, detail: detail.into() }
     }
 
     pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
-        Self::Conflict {
-            code,
-            detail: detail.into(),
-        }
+        Self::Conflict { code, detail: detail.into() }
     }
 
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
@@ -133,11 +124,9 @@ impl ApiError {
             _ => None,
         };
         let detail = match &errors {
-            Some(errors) => errors
-                .iter()
-                .map(|e| format!("{}: {}", e.field, e.message))
-                .collect::<Vec<_>>()
-                .join("; "),
+            Some(errors) => {
+                errors.iter().map(|e| format!("{}: {}", e.field, e.message)).collect::<Vec<_>>().join("; ")
+            }
             None => self.to_string(),
         };
         Problem {
@@ -168,10 +157,7 @@ pub fn problem_response(status: StatusCode, code: &str, detail: &str) -> Respons
 fn render(status: StatusCode, problem: &Problem) -> Response {
     let body = serde_json::to_vec(problem).unwrap_or_default();
     let mut response = (status, body).into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/problem+json"),
-    );
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
     response
 }
 
@@ -209,17 +195,27 @@ impl From<sqlx::Error> for ApiError {
                 tracing::warn!(error = %err, "database busy");
                 Self::Unavailable { retry_after: 1 }
             }
+            sqlx::Error::Database(ref db) if is_unstorable_text(db.as_ref()) => Self::bad_request(
+                "invalid_text",
+                "the request contains characters that cannot be stored (e.g. NUL)",
+            ),
             other => Self::Internal(anyhow::Error::new(other).context("database query")),
         }
     }
 }
 
+/// Transient conditions worth a retry: SQLite BUSY/LOCKED (and their extended
+/// codes); PostgreSQL connection exceptions (08), serialization failures and
+/// deadlocks (40001, 40P01), resource limits (53) and shutdowns (57P).
 fn is_busy(db: &dyn sqlx::error::DatabaseError) -> bool {
-    // SQLITE_BUSY (5) / SQLITE_LOCKED (6) and PostgreSQL's admin-shutdown class 57P.
-    matches!(
-        db.code().as_deref(),
-        Some("5" | "6" | "517" | "57P01" | "57P03")
-    )
+    let Some(code) = db.code() else { return false };
+    matches!(code.as_ref(), "5" | "6" | "261" | "262" | "517" | "773" | "40001" | "40P01")
+        || ["08", "53", "57P"].iter().any(|class| code.starts_with(class))
+}
+
+/// PostgreSQL refuses NUL and unconvertible characters in text (SQLite stores them).
+fn is_unstorable_text(db: &dyn sqlx::error::DatabaseError) -> bool {
+    matches!(db.code().as_deref(), Some("22021" | "22P05"))
 }
 
 impl From<redis::RedisError> for ApiError {
@@ -230,3 +226,9 @@ impl From<redis::RedisError> for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+impl From<FieldError> for ApiError {
+    fn from(error: FieldError) -> Self {
+        Self::Validation(vec![error])
+    }
+}

@@ -29,12 +29,7 @@ enum BodyKind {
 
 fn body_kind(headers: &HeaderMap) -> Option<BodyKind> {
     let value = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
-    let mime = value
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let mime = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     Some(if mime == "application/json" || mime.ends_with("+json") {
         BodyKind::Json
     } else if mime == "application/x-www-form-urlencoded" {
@@ -57,10 +52,7 @@ async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Api
 /// Deserializes JSON, telling syntax errors (400) from wrong fields (422).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let malformed = |err: serde_json::Error| {
-        ApiError::bad_request(
-            "malformed_json",
-            format!("the body is not valid JSON: {err}"),
-        )
+        ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {err}"))
     };
     // Syntax first (a cheap pass that builds nothing), so a broken document is
     // always a 400 even when its beginning already fails the schema.
@@ -90,11 +82,7 @@ fn field_error(path: &str, message: &str) -> ApiError {
     } else {
         path.to_owned()
     };
-    let message = message
-        .split(" at line ")
-        .next()
-        .unwrap_or(message)
-        .to_owned();
+    let message = message.split(" at line ").next().unwrap_or(message).to_owned();
     ApiError::Validation(vec![FieldError::new(field, message)])
 }
 
@@ -127,9 +115,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonOrForm<T> {
         match body_kind(req.headers()) {
             Some(BodyKind::Json) => Ok(Self(parse_json(&read_body(req, state).await?)?)),
             Some(BodyKind::Form) => Ok(Self(parse_form(&read_body(req, state).await?)?)),
-            _ => Err(wrong_type(
-                "application/json or application/x-www-form-urlencoded",
-            )),
+            _ => Err(wrong_type("application/json or application/x-www-form-urlencoded")),
         }
     }
 }
@@ -154,18 +140,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
-        serde_path_to_error::deserialize(de)
-            .map(Self)
-            .map_err(|err| {
-                let path = err.path().to_string();
-                let message = err.into_inner().to_string();
-                let field = named_field(&message)
-                    .filter(|_| path == ".")
-                    .unwrap_or(path);
-                ApiError::bad_request(
-                    "invalid_query",
-                    format!("query parameter `{field}`: {message}"),
-                )
-            })
+        serde_path_to_error::deserialize(de).map(Self).map_err(|err| {
+            let path = err.path().to_string();
+            let message = err.into_inner().to_string();
+            let field = named_field(&message).filter(|_| path == ".").unwrap_or(path);
+            ApiError::bad_request("invalid_query", format!("query parameter `{field}`: {message}"))
+        })
     }
 }

@@ -45,10 +45,7 @@ async fn readyz(State(state): State<AppState>) -> ApiResult<axum::Json<Status>> 
 /// Prometheus metrics (text exposition format).
 #[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, content_type = "text/plain")))]
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    (
-        [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-        state.metrics.render(),
-    )
+    ([(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render())
 }
 
 /// The OpenAPI document, generated from the code.
@@ -64,8 +61,5 @@ async fn openapi(Extension(doc): Extension<OpenApiDocument>) -> impl IntoRespons
 /// Public keys that verify our access tokens (RFC 7517).
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "ops", responses((status = 200, content_type = "application/json")))]
 async fn jwks(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
-    Ok((
-        [(CACHE_CONTROL, "public, max-age=300")],
-        axum::Json(state.keys.jwks()),
-    ))
+    Ok(([(CACHE_CONTROL, "public, max-age=300")], axum::Json(state.keys.jwks())))
 }

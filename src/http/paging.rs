@@ -46,40 +46,30 @@ impl PageQuery {
                 format!("query parameter `count` must be between 1 and {MAX_COUNT}"),
             ));
         }
-        if self
-            .page
-            .checked_mul(self.count)
-            .is_none_or(|offset| offset > i64::MAX as u64)
-        {
-            return Err(ApiError::bad_request(
-                "invalid_query",
-                "query parameter `page` is too large",
-            ));
+        if self.page.checked_mul(self.count).is_none_or(|offset| offset > i64::MAX as u64) {
+            return Err(ApiError::bad_request("invalid_query", "query parameter `page` is too large"));
         }
-        Ok(Paging {
-            page: self.page,
-            count: self.count,
-            total: self.total,
-        })
+        Ok(Paging { page: self.page, count: self.count, total: self.total })
     }
 }
 
 impl Paging {
+    /// Rows to skip (validated to fit an i64).
+    pub fn offset(&self) -> i64 {
+        (self.page * self.count) as i64
+    }
+
+    /// Wraps one page of items fetched with `offset()`/`count`.
+    pub fn page_of<T>(&self, items: Vec<T>, total: Option<u64>) -> Page<T> {
+        Page { items, page: self.page, count: self.count, total }
+    }
+
     /// One page of an already loaded, small list.
     pub fn slice<T>(&self, all: Vec<T>) -> Page<T> {
         let total = self.total.then_some(all.len() as u64);
         let offset = usize::try_from(self.page * self.count).unwrap_or(usize::MAX);
-        let items = all
-            .into_iter()
-            .skip(offset)
-            .take(self.count as usize)
-            .collect();
-        Page {
-            items,
-            page: self.page,
-            count: self.count,
-            total,
-        }
+        let items = all.into_iter().skip(offset).take(self.count as usize).collect();
+        Page { items, page: self.page, count: self.count, total }
     }
 }
 

@@ -3,13 +3,13 @@
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, Request, StatusCode};
+use axum::http::header::CACHE_CONTROL;
+use axum::http::{HeaderName, HeaderValue, Request, StatusCode};
 use axum::{Extension, Router, middleware};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{
-    MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
-};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -30,7 +30,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 #[openapi(
     info(title = "Hallpass", description = "Accounts, sessions and tokens for your app."),
     modifiers(&BearerAuth),
-    tags((name = "auth"), (name = "users"), (name = "ops"))
+    tags((name = "auth"), (name = "users"), (name = "tokens"), (name = "audit"), (name = "ops"))
 )]
 struct ApiDoc;
 
@@ -42,10 +42,7 @@ impl Modify for BearerAuth {
         components.add_security_scheme(
             "bearer",
             SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
+                HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build(),
             ),
         );
     }
@@ -57,6 +54,9 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(ops::router())
         .merge(crate::auth::routes::router())
         .merge(crate::users::me::router())
+        .merge(crate::users::manage::router())
+        .merge(crate::tokens::routes::router())
+        .merge(crate::audit::routes::router())
         .split_for_parts()
 }
 
@@ -78,6 +78,9 @@ pub fn build(state: AppState) -> anyhow::Result<Router> {
             problem_response(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "internal error")
         }))
         .layer(middleware::from_fn(problem_defaults))
+        // Tokens and account data must not sit in caches (RFC 6749 §5.1); responses
+        // that may be cached (JWKS) say so themselves.
+        .layer(SetResponseHeaderLayer::if_not_present(CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
         .layer(DefaultBodyLimit::max(BODY_LIMIT));
     Ok(routes

@@ -88,10 +88,7 @@ impl Db {
 fn pool_options(max: u32) -> AnyPoolOptions {
     // A short acquire timeout turns an overloaded or unreachable database into a
     // quick 503 instead of a hung request.
-    AnyPoolOptions::new()
-        .max_connections(max)
-        .min_connections(1)
-        .acquire_timeout(Duration::from_secs(3))
+    AnyPoolOptions::new().max_connections(max).min_connections(1).acquire_timeout(Duration::from_secs(3))
 }
 
 /// True when `err` is a unique-constraint violation (the caller maps it to 409).

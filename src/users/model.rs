@@ -45,8 +45,7 @@ pub struct UserView {
 
 impl From<&User> for UserView {
     fn from(user: &User) -> Self {
-        let json =
-            |text: &str| serde_json::from_str(text).unwrap_or_else(|_| serde_json::json!({}));
+        let json = |text: &str| serde_json::from_str(text).unwrap_or_else(|_| serde_json::json!({}));
         Self {
             id: user.id.clone(),
             username: user.username.clone(),

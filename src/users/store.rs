@@ -20,7 +20,7 @@ pub struct NewUser<'a> {
     pub username: &'a Username,
     pub email: Option<&'a Email>,
     pub name: &'a str,
-    pub password_hash: &'a str,
+    pub password_hash: Option<&'a str>,
     pub roles: &'a [&'a str],
     pub created_by: Option<&'a str>,
 }
@@ -62,9 +62,9 @@ pub fn conflict_or(err: sqlx::Error) -> ApiError {
     }
 }
 
-pub async fn insert(db: &Db, new: NewUser<'_>, now: Timestamp) -> ApiResult<User> {
+/// Inserts the user and its roles inside `tx`; returns the new id.
+pub async fn insert_in(tx: &mut Transaction<'_, Any>, new: NewUser<'_>, now: Timestamp) -> ApiResult<String> {
     let id = uuid::Uuid::now_v7().to_string();
-    let mut tx = db.pool.begin().await?;
     sqlx::query(
         "INSERT INTO users (id, username, username_key, email, email_key, name, password_hash,
                             created_at, updated_at, updated_by)
@@ -79,23 +79,30 @@ pub async fn insert(db: &Db, new: NewUser<'_>, now: Timestamp) -> ApiResult<User
     .bind(new.password_hash)
     .bind(now)
     .bind(new.created_by)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await
     .map_err(conflict_or)?;
-    set_roles_in(&mut tx, &id, new.roles).await?;
-    tx.commit().await?;
-    find(db, &id).await?.ok_or(ApiError::NotFound)
+    set_roles_in(tx, &id, new.roles).await?;
+    Ok(id)
 }
 
-async fn set_roles_in(
-    tx: &mut Transaction<'_, Any>,
-    user_id: &str,
-    roles: &[&str],
-) -> ApiResult<()> {
-    sqlx::query("DELETE FROM user_roles WHERE user_id = $1")
+/// Replaces the user's roles.
+pub async fn set_roles(db: &Db, user_id: &str, roles: &[&str], now: Timestamp, by: &str) -> ApiResult<()> {
+    let mut tx = db.pool.begin().await?;
+    // The UPDATE first: SQLite takes its write lock at once.
+    sqlx::query("UPDATE users SET updated_at = $2, updated_by = $3 WHERE id = $1")
         .bind(user_id)
-        .execute(&mut **tx)
+        .bind(now)
+        .bind(by)
+        .execute(&mut *tx)
         .await?;
+    set_roles_in(&mut tx, user_id, roles).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn set_roles_in(tx: &mut Transaction<'_, Any>, user_id: &str, roles: &[&str]) -> ApiResult<()> {
+    sqlx::query("DELETE FROM user_roles WHERE user_id = $1").bind(user_id).execute(&mut **tx).await?;
     for role in roles {
         sqlx::query("INSERT INTO user_roles (user_id, role) VALUES ($1, $2)")
             .bind(user_id)
@@ -128,30 +135,26 @@ pub async fn find(db: &Db, id: &str) -> ApiResult<Option<User>> {
 
 /// The user `id` if not expired, with roles the caller already knows (the session
 /// gate read them for this request): one query instead of two.
-pub async fn find_active_with_roles(
-    db: &Db,
-    id: &str,
-    roles: &[String],
-) -> ApiResult<Option<User>> {
-    let sql = concat!(
-        "SELECT ",
-        columns!(),
-        " FROM users WHERE id = $1 AND expired_at IS NULL"
-    );
+pub async fn find_active_with_roles(db: &Db, id: &str, roles: &[String]) -> ApiResult<Option<User>> {
+    let sql = concat!("SELECT ", columns!(), " FROM users WHERE id = $1 AND expired_at IS NULL");
     let row = sqlx::query(sql).bind(id).fetch_optional(&db.pool).await?;
     Ok(row.map(|row| from_row(&row, roles.to_vec())).transpose()?)
 }
 
-/// The user a login name (username or e-mail, any case) refers to.
+/// The user a login name (username or e-mail, any case) refers to, without its
+/// roles (login loads them once the password is right: same work for every name).
 pub async fn find_by_login(db: &Db, login: &str) -> ApiResult<Option<User>> {
     let key = login.trim().to_lowercase();
+    if key.len() > 320 || key.chars().any(char::is_control) {
+        return Ok(None);
+    }
     let sql = concat!(
         "SELECT ",
         columns!(),
         " FROM users WHERE username_key = $1 OR email_key = $1 ORDER BY username_key = $1 DESC"
     );
     let row = sqlx::query(sql).bind(key).fetch_optional(&db.pool).await?;
-    with_roles(db, row).await
+    Ok(row.map(|row| from_row(&row, Vec::new())).transpose()?)
 }
 
 pub async fn any_admin(db: &Db) -> Result<bool, sqlx::Error> {
@@ -164,14 +167,32 @@ pub async fn any_admin(db: &Db) -> Result<bool, sqlx::Error> {
     Ok(count > 0)
 }
 
-/// Counts a failed login; returns the consecutive failures so far.
-pub async fn record_failure(db: &Db, id: &str) -> ApiResult<i64> {
+/// Claims one password attempt for an unlocked account: counts it and, at the
+/// threshold, locks the account provisionally (the caller sets the real period once
+/// the password is known to be wrong). `None` when the account is locked.
+pub async fn claim_login_attempt(
+    db: &Db,
+    id: &str,
+    now: Timestamp,
+    max_failures: u32,
+) -> ApiResult<Option<i64>> {
     Ok(sqlx::query_scalar(
-        "UPDATE users SET failed_logins = failed_logins + 1 WHERE id = $1 RETURNING failed_logins",
+        "UPDATE users SET failed_logins = failed_logins + 1,
+             locked_until = CASE WHEN failed_logins + 1 >= $3 THEN $2 + 60 ELSE locked_until END
+         WHERE id = $1 AND (locked_until IS NULL OR locked_until <= $2) RETURNING failed_logins",
     )
     .bind(id)
-    .fetch_one(&db.pool)
+    .bind(now)
+    .bind(i64::from(max_failures))
+    .fetch_optional(&db.pool)
     .await?)
+}
+
+/// The same kind of write as `claim_login_attempt`, touching nothing: an unknown
+/// login name costs what a known one does.
+pub async fn claim_nothing(db: &Db) -> ApiResult<()> {
+    sqlx::query("UPDATE users SET failed_logins = failed_logins + 1 WHERE id = ''").execute(&db.pool).await?;
+    Ok(())
 }
 
 pub async fn lock_until(db: &Db, id: &str, until: Timestamp) -> ApiResult<()> {
@@ -191,22 +212,14 @@ pub async fn record_success(db: &Db, id: &str) -> ApiResult<()> {
     Ok(())
 }
 
-pub async fn set_password_hash(
-    db: &Db,
-    id: &str,
-    hash: &str,
-    now: Timestamp,
-    by: &str,
-) -> ApiResult<()> {
-    sqlx::query(
-        "UPDATE users SET password_hash = $2, updated_at = $3, updated_by = $4 WHERE id = $1",
-    )
-    .bind(id)
-    .bind(hash)
-    .bind(now)
-    .bind(by)
-    .execute(&db.pool)
-    .await?;
+pub async fn set_password_hash(db: &Db, id: &str, hash: &str, now: Timestamp, by: &str) -> ApiResult<()> {
+    sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3, updated_by = $4 WHERE id = $1")
+        .bind(id)
+        .bind(hash)
+        .bind(now)
+        .bind(by)
+        .execute(&db.pool)
+        .await?;
     Ok(())
 }
 
@@ -263,4 +276,121 @@ pub async fn expire(db: &Db, id: &str, now: Timestamp, by: &str) -> ApiResult<bo
     .execute(&db.pool)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+pub async fn update_attributes(
+    db: &Db,
+    id: &str,
+    attributes: &str,
+    now: Timestamp,
+    by: &str,
+) -> ApiResult<()> {
+    sqlx::query("UPDATE users SET attributes = $2, updated_at = $3, updated_by = $4 WHERE id = $1")
+        .bind(id)
+        .bind(attributes)
+        .bind(now)
+        .bind(by)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+/// Active administrators other than `user_id`.
+pub async fn other_admins(db: &Db, user_id: &str) -> ApiResult<i64> {
+    Ok(sqlx::query_scalar(
+        "SELECT COUNT(*) FROM user_roles r JOIN users u ON u.id = r.user_id
+         WHERE r.role = 'admin' AND u.expired_at IS NULL AND u.id <> $1",
+    )
+    .bind(user_id)
+    .fetch_one(&db.pool)
+    .await?)
+}
+
+/// Which users a list shows.
+pub struct UserListQuery<'a> {
+    pub include_expired: bool,
+    /// Only users all of whose roles are among these (managers see plain users).
+    pub only_roles: Option<&'a [&'a str]>,
+    /// Column and direction pairs, from an allow-list.
+    pub order: &'a [(&'static str, bool)],
+    pub limit: i64,
+    pub offset: i64,
+    pub count_total: bool,
+}
+
+pub async fn list(db: &Db, query: &UserListQuery<'_>) -> ApiResult<(Vec<User>, Option<u64>)> {
+    // Only fixed fragments and placeholders are pasted: every value is bound.
+    let mut conditions = vec!["1 = 1".to_owned()];
+    if !query.include_expired {
+        conditions.push("expired_at IS NULL".into());
+    }
+    let only_roles = query.only_roles.unwrap_or_default();
+    if query.only_roles.is_some() {
+        let placeholders: Vec<String> = (1..=only_roles.len()).map(|i| format!("${i}")).collect();
+        conditions.push(format!(
+            "NOT EXISTS (SELECT 1 FROM user_roles r WHERE r.user_id = users.id AND r.role NOT IN ({}))",
+            placeholders.join(", ")
+        ));
+    }
+    let condition = conditions.join(" AND ");
+    let mut order: Vec<String> = query
+        .order
+        .iter()
+        .map(|(column, desc)| format!("{column} {}", if *desc { "DESC" } else { "ASC" }))
+        .collect();
+    order.push("id ASC".into());
+    let n = only_roles.len();
+    let sql = format!(
+        "SELECT {} FROM users WHERE {condition} ORDER BY {} LIMIT ${} OFFSET ${}",
+        columns!(),
+        order.join(", "),
+        n + 1,
+        n + 2
+    );
+    let mut select = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for role in only_roles {
+        select = select.bind(*role);
+    }
+    let rows = select.bind(query.limit).bind(query.offset).fetch_all(&db.pool).await?;
+    let total = if query.count_total {
+        let mut count = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(*) FROM users WHERE {condition}"
+        )));
+        for role in only_roles {
+            count = count.bind(*role);
+        }
+        Some(count.fetch_one(&db.pool).await? as u64)
+    } else {
+        None
+    };
+    let ids: Vec<String> = rows.iter().map(|r| r.try_get("id")).collect::<Result<_, _>>()?;
+    let mut roles = roles_of_many(db, &ids).await?;
+    let users = rows
+        .iter()
+        .map(|row| {
+            let id: String = row.try_get("id")?;
+            from_row(row, roles.remove(&id).unwrap_or_default())
+        })
+        .collect::<Result<_, sqlx::Error>>()?;
+    Ok((users, total))
+}
+
+async fn roles_of_many(db: &Db, ids: &[String]) -> ApiResult<std::collections::HashMap<String, Vec<String>>> {
+    let mut roles: std::collections::HashMap<String, Vec<String>> = std::collections::HashMap::new();
+    if ids.is_empty() {
+        return Ok(roles);
+    }
+    let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "SELECT user_id, role FROM user_roles WHERE user_id IN ({}) ORDER BY role",
+        placeholders.join(", ")
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for id in ids {
+        query = query.bind(id);
+    }
+    for row in query.fetch_all(&db.pool).await? {
+        roles.entry(row.try_get("user_id")?).or_default().push(row.try_get("role")?);
+    }
+    Ok(roles)
 }

@@ -31,10 +31,7 @@ async fn register_login_and_me(backend: Backend) {
     assert_eq!(body["user"]["roles"], json!(["user"]));
     assert_eq!(body["user"]["email"], "Alice@Example.com");
     let text = body.to_string();
-    assert!(
-        !text.contains("argon2") && !text.contains("password"),
-        "no hash or password in {text}"
-    );
+    assert!(!text.contains("argon2") && !text.contains("password"), "no hash or password in {text}");
 
     // Username any case, or e-mail.
     for login in ["alice", "ALICE", "alice@example.com"] {
@@ -42,20 +39,10 @@ async fn register_login_and_me(backend: Backend) {
         assert_eq!(res.status(), StatusCode::OK, "login as {login}");
         let tokens: Value = res.json().await.unwrap();
         assert!(tokens["session_id"].is_string());
-        assert!(
-            tokens["refresh_token"]
-                .as_str()
-                .unwrap()
-                .starts_with("hpr_")
-        );
+        assert!(tokens["refresh_token"].as_str().unwrap().starts_with("hpr_"));
     }
     let tokens = app.login_ok("alice").await;
-    let me: Value = app
-        .get("/api/v1/users/me", Some(&tokens.access))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let me: Value = app.get("/api/v1/users/me", Some(&tokens.access)).await.json().await.unwrap();
     assert_eq!(me["username"], "Alice");
     assert_eq!(me["name"], "Alice A.");
     assert_eq!(me["profile"], json!({}));
@@ -68,12 +55,8 @@ async fn register_login_and_me(backend: Backend) {
     assert_eq!(verify["session_id"], tokens.session_id.as_str());
     assert!(verify["expires_at"].as_str().unwrap().ends_with('Z'));
 
-    assert_problem(
-        app.get("/api/v1/users/me", None).await,
-        StatusCode::UNAUTHORIZED,
-        "unauthenticated",
-    )
-    .await;
+    assert_problem(app.get("/api/v1/users/me", None).await, StatusCode::UNAUTHORIZED, "unauthenticated")
+        .await;
 }
 
 async fn forms_are_accepted(backend: Backend) {
@@ -99,57 +82,22 @@ async fn forms_are_accepted(backend: Backend) {
 async fn registration_validates_every_field(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let cases = [
-        (
-            json!({"username": "bob", "password": "password123"}),
-            "password",
-            "common",
-        ),
-        (
-            json!({"username": "bob", "password": "short"}),
-            "password",
-            "at least 8",
-        ),
-        (
-            json!({"username": "bob", "password": "x".repeat(129)}),
-            "password",
-            "at most 128",
-        ),
-        (
-            json!({"username": "bobby", "password": "my bobby is the best"}),
-            "password",
-            "username",
-        ),
-        (
-            json!({"username": "b", "password": PASSWORD}),
-            "username",
-            "3 to 64",
-        ),
-        (
-            json!({"username": "bob", "password": PASSWORD, "email": "nope"}),
-            "email",
-            "e-mail",
-        ),
+        (json!({"username": "bob", "password": "password123"}), "password", "common"),
+        (json!({"username": "bob", "password": "short"}), "password", "at least 8"),
+        (json!({"username": "bob", "password": "x".repeat(129)}), "password", "at most 128"),
+        (json!({"username": "bobby", "password": "my bobby is the best"}), "password", "username"),
+        (json!({"username": "b", "password": PASSWORD}), "username", "3 to 64"),
+        (json!({"username": "bob", "password": PASSWORD, "email": "nope"}), "email", "e-mail"),
         (json!({"username": "bob"}), "password", "missing"),
-        (
-            json!({"username": "bob", "password": PASSWORD, "roles": ["admin"]}),
-            "roles",
-            "unknown field",
-        ),
-        (
-            json!({"username": 5, "password": PASSWORD}),
-            "username",
-            "invalid type",
-        ),
+        (json!({"username": "bob", "password": PASSWORD, "roles": ["admin"]}), "roles", "unknown field"),
+        (json!({"username": 5, "password": PASSWORD}), "username", "invalid type"),
     ];
     for (body, field, message) in cases {
         let res = app.post_json("/api/v1/auth/register", &body, None).await;
-        let problem =
-            assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+        let problem = assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
         let errors = problem["errors"].as_array().expect("errors");
         assert!(
-            errors
-                .iter()
-                .any(|e| e["field"] == field && e["message"].as_str().unwrap().contains(message)),
+            errors.iter().any(|e| e["field"] == field && e["message"].as_str().unwrap().contains(message)),
             "{body} → {problem}"
         );
     }
@@ -166,11 +114,7 @@ async fn usernames_are_unique_case_insensitively(backend: Backend) {
     )
     .await;
     let res = app
-        .post_json(
-            "/api/v1/auth/register",
-            &json!({"username": "CAROL", "password": PASSWORD}),
-            None,
-        )
+        .post_json("/api/v1/auth/register", &json!({"username": "CAROL", "password": PASSWORD}), None)
         .await;
     assert_problem(res, StatusCode::CONFLICT, "username_taken").await;
     let res = app
@@ -191,31 +135,20 @@ async fn patch_me_edits_only_editable_fields(backend: Backend) {
         let app = &app;
         let token = tokens.access.clone();
         async move {
-            app.client
-                .patch(app.url("/api/v1/users/me"))
-                .bearer_auth(token)
-                .json(&body)
-                .send()
-                .await
-                .unwrap()
+            app.client.patch(app.url("/api/v1/users/me")).bearer_auth(token).json(&body).send().await.unwrap()
         }
     };
     let res =
-        patch(json!({"name": "Dave D.", "email": "dave@example.com", "profile": {"city": "Oulu"}}))
-            .await;
+        patch(json!({"name": "Dave D.", "email": "dave@example.com", "profile": {"city": "Oulu"}})).await;
     assert_eq!(res.status(), StatusCode::OK);
     let me: Value = res.json().await.unwrap();
-    assert_eq!(
-        (me["name"].as_str(), me["email"].as_str()),
-        (Some("Dave D."), Some("dave@example.com"))
-    );
+    assert_eq!((me["name"].as_str(), me["email"].as_str()), (Some("Dave D."), Some("dave@example.com")));
     assert_eq!(me["profile"], json!({"city": "Oulu"}));
     assert_eq!(me["updated_by"], me["id"]);
 
     for field in ["roles", "id", "attributes", "created_at", "password"] {
         let res = patch(json!({ field: ["admin"] })).await;
-        let problem =
-            assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+        let problem = assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
         assert_eq!(problem["errors"][0]["field"], field);
     }
     let res = patch(json!({"profile": {"big": "x".repeat(17 * 1024)}})).await;
@@ -225,20 +158,10 @@ async fn patch_me_edits_only_editable_fields(backend: Backend) {
     let res = patch(json!({"email": null})).await;
     assert_eq!(res.json::<Value>().await.unwrap()["email"], Value::Null);
 
-    let me: Value = app
-        .get("/api/v1/users/me", Some(&tokens.access))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let me: Value = app.get("/api/v1/users/me", Some(&tokens.access)).await.json().await.unwrap();
     assert_eq!(me["roles"], json!(["user"]));
     assert_eq!(me["username"], "dave");
-    let erin: Value = app
-        .get("/api/v1/users/me", Some(&other.access))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let erin: Value = app.get("/api/v1/users/me", Some(&other.access)).await.json().await.unwrap();
     assert_eq!(erin["username"], "erin");
 }
 
@@ -249,10 +172,7 @@ async fn password_change_ends_other_sessions(backend: Backend) {
     let change = |current: &str, new: &str| {
         let body = json!({"current_password": current, "new_password": new});
         let (app, token) = (&app, first.access.clone());
-        async move {
-            app.post_json("/api/v1/users/me/password", &body, Some(&token))
-                .await
-        }
+        async move { app.post_json("/api/v1/users/me/password", &body, Some(&token)).await }
     };
     let problem = assert_problem(
         change("wrong password here", "a new long passphrase").await,
@@ -269,46 +189,19 @@ async fn password_change_ends_other_sessions(backend: Backend) {
     .await;
     assert_eq!(problem["errors"][0]["field"], "new_password");
 
-    assert_eq!(
-        change(PASSWORD, "a new long passphrase").await.status(),
-        StatusCode::NO_CONTENT
-    );
-    assert_eq!(
-        app.get("/api/v1/users/me", Some(&first.access))
-            .await
-            .status(),
-        StatusCode::OK
-    );
-    assert_eq!(
-        app.get("/api/v1/users/me", Some(&second.access))
-            .await
-            .status(),
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        app.refresh(&second.refresh).await.status(),
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        app.login("frank", PASSWORD).await.status(),
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        app.login("frank", "a new long passphrase").await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(change(PASSWORD, "a new long passphrase").await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(app.get("/api/v1/users/me", Some(&first.access)).await.status(), StatusCode::OK);
+    assert_eq!(app.get("/api/v1/users/me", Some(&second.access)).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(app.refresh(&second.refresh).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(app.login("frank", PASSWORD).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(app.login("frank", "a new long passphrase").await.status(), StatusCode::OK);
 }
 
 async fn closing_the_account_ends_access(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let tokens = app.register("gina").await;
-    let res = app
-        .client
-        .delete(app.url("/api/v1/users/me"))
-        .bearer_auth(&tokens.access)
-        .send()
-        .await
-        .unwrap();
+    let res =
+        app.client.delete(app.url("/api/v1/users/me")).bearer_auth(&tokens.access).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     assert_problem(
         app.get("/api/v1/users/me", Some(&tokens.access)).await,
@@ -316,10 +209,7 @@ async fn closing_the_account_ends_access(backend: Backend) {
         "unauthenticated",
     )
     .await;
-    assert_eq!(
-        app.refresh(&tokens.refresh).await.status(),
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(app.refresh(&tokens.refresh).await.status(), StatusCode::UNAUTHORIZED);
     let res = app.login("gina", PASSWORD).await;
     assert!(res.headers().contains_key("www-authenticate"));
     assert_problem(res, StatusCode::UNAUTHORIZED, "unauthenticated").await;
@@ -328,11 +218,7 @@ async fn closing_the_account_ends_access(backend: Backend) {
 async fn legacy_hashes_are_upgraded_on_login(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let legacy = [
-        (
-            "bcrypt_user",
-            bcrypt::hash("old bcrypt passphrase", 4).unwrap(),
-            "old bcrypt passphrase",
-        ),
+        ("bcrypt_user", bcrypt::hash("old bcrypt passphrase", 4).unwrap(), "old bcrypt passphrase"),
         (
             "django_user",
             "pbkdf2_sha256$30000$seasalt$VrX+V8drCGo68wlvy6rfu8i1d1pfkdeXA4LJkRGJodY=".to_owned(),
@@ -347,24 +233,14 @@ async fn legacy_hashes_are_upgraded_on_login(backend: Backend) {
             .execute(&app.state.db.pool)
             .await
             .unwrap();
-        assert_eq!(
-            app.login(username, "not it at all").await.status(),
-            StatusCode::UNAUTHORIZED
-        );
-        assert_eq!(
-            app.login(username, password).await.status(),
-            StatusCode::OK,
-            "{username}"
-        );
+        assert_eq!(app.login(username, "not it at all").await.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(app.login(username, password).await.status(), StatusCode::OK, "{username}");
         let stored: String = sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
             .bind(&user_id)
             .fetch_one(&app.state.db.pool)
             .await
             .unwrap();
-        assert!(
-            stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
-            "{stored}"
-        );
+        assert!(stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{stored}");
         assert_eq!(app.login(username, password).await.status(), StatusCode::OK);
     }
 }
@@ -373,11 +249,7 @@ async fn closed_registration_is_refused(backend: Backend) {
     let options = crate::helpers::Options::default().arg("--registration-open", "false");
     let app = TestApp::spawn_with(backend, options).await;
     let res = app
-        .post_json(
-            "/api/v1/auth/register",
-            &json!({"username": "henry", "password": PASSWORD}),
-            None,
-        )
+        .post_json("/api/v1/auth/register", &json!({"username": "henry", "password": PASSWORD}), None)
         .await;
     assert_problem(res, StatusCode::FORBIDDEN, "forbidden").await;
 }

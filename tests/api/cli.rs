@@ -41,23 +41,14 @@ fn help_lists_every_setting() {
     ] {
         assert!(help.contains(name), "--help lacks {name}");
     }
-    let bad = hallpass(dir.path())
-        .args(["--access-token-ttl", "86400"])
-        .output()
-        .unwrap();
+    let bad = hallpass(dir.path()).args(["--access-token-ttl", "86400"]).output().unwrap();
     assert!(!bad.status.success(), "a day-long access token is refused");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_cli_then_serve_then_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    assert!(
-        hallpass(dir.path())
-            .arg("migrate")
-            .status()
-            .unwrap()
-            .success()
-    );
+    assert!(hallpass(dir.path()).arg("migrate").status().unwrap().success());
 
     let create = hallpass(dir.path())
         .args([
@@ -73,11 +64,7 @@ async fn admin_cli_then_serve_then_sigterm() {
         .env("HALLPASS_PASSWORD", PASSWORD)
         .output()
         .unwrap();
-    assert!(
-        create.status.success(),
-        "{}",
-        String::from_utf8_lossy(&create.stderr)
-    );
+    assert!(create.status.success(), "{}", String::from_utf8_lossy(&create.stderr));
     assert!(String::from_utf8_lossy(&create.stdout).contains("root-admin"));
 
     // Password from standard input when the variable is unset.
@@ -87,33 +74,18 @@ async fn admin_cli_then_serve_then_sigterm() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"another fine passphrase\n")
-        .unwrap();
+    child.stdin.take().unwrap().write_all(b"another fine passphrase\n").unwrap();
     assert!(child.wait_with_output().unwrap().status.success());
 
     for (args, why) in [
-        (
-            vec!["--username", "x1y", "--role", "wizard"],
-            "unknown role",
-        ),
+        (vec!["--username", "x1y", "--role", "wizard"], "unknown role"),
         (vec!["--username", "weakling"], "weak password"),
         (vec!["--username", "ROOT-ADMIN"], "taken name"),
     ] {
         let out = hallpass(dir.path())
             .args(["user", "create"])
             .args(args)
-            .env(
-                "HALLPASS_PASSWORD",
-                if why == "weak password" {
-                    "password"
-                } else {
-                    PASSWORD
-                },
-            )
+            .env("HALLPASS_PASSWORD", if why == "weak password" { "password" } else { PASSWORD })
             .output()
             .unwrap();
         assert!(!out.status.success(), "{why}");
@@ -121,11 +93,7 @@ async fn admin_cli_then_serve_then_sigterm() {
     }
 
     // Serve, with the listen address from hallpass.toml.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     std::fs::write(
         dir.path().join("hallpass.toml"),
         format!("listen = \"127.0.0.1:{port}\"\nrefresh_grace = 5\n"),
@@ -133,15 +101,8 @@ async fn admin_cli_then_serve_then_sigterm() {
     .unwrap();
     let mut server = hallpass(dir.path()).stderr(Stdio::piped()).spawn().unwrap();
     let mut logs = BufReader::new(server.stderr.take().unwrap()).lines();
-    let listening = logs
-        .by_ref()
-        .map_while(Result::ok)
-        .find(|line| line.contains("hallpass is listening"));
-    assert!(
-        listening
-            .as_ref()
-            .is_some_and(|l| l.contains(&port.to_string()))
-    );
+    let listening = logs.by_ref().map_while(Result::ok).find(|line| line.contains("hallpass is listening"));
+    assert!(listening.as_ref().is_some_and(|l| l.contains(&port.to_string())));
 
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
@@ -152,10 +113,7 @@ async fn admin_cli_then_serve_then_sigterm() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    let token = res.json::<Value>().await.unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = res.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned();
     let me: Value = client
         .get(format!("{base}/api/v1/users/me"))
         .bearer_auth(token)
@@ -167,20 +125,11 @@ async fn admin_cli_then_serve_then_sigterm() {
         .unwrap();
     assert_eq!(me["roles"], json!(["admin"]));
 
-    let killed = Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
-        .status()
-        .unwrap();
+    let killed = Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap();
     assert!(killed.success());
     let status = server.wait().unwrap();
     assert!(status.success(), "graceful exit on SIGTERM: {status:?}");
     let rest: Vec<String> = logs.map_while(Result::ok).collect();
     assert!(rest.iter().any(|l| l.contains("shutting down")), "{rest:?}");
-    assert!(
-        !rest
-            .iter()
-            .chain(listening.iter())
-            .any(|l| l.contains(PASSWORD)),
-        "no secrets in logs"
-    );
+    assert!(!rest.iter().chain(listening.iter()).any(|l| l.contains(PASSWORD)), "no secrets in logs");
 }

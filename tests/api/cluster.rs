@@ -23,29 +23,14 @@ async fn logout_on_one_node_is_felt_on_every_node() {
         };
         let tokens = a.register("uma").await;
         // Warm node B's caches, then log out on node A.
-        assert_eq!(
-            b.get("/api/v1/users/me", Some(&tokens.access))
-                .await
-                .status(),
-            StatusCode::OK
-        );
-        assert_eq!(
-            b.get("/api/v1/users/me", Some(&tokens.access))
-                .await
-                .status(),
-            StatusCode::OK
-        );
-        let res = a
-            .post_json("/api/v1/auth/logout", &json!({}), Some(&tokens.access))
-            .await;
+        assert_eq!(b.get("/api/v1/users/me", Some(&tokens.access)).await.status(), StatusCode::OK);
+        assert_eq!(b.get("/api/v1/users/me", Some(&tokens.access)).await.status(), StatusCode::OK);
+        let res = a.post_json("/api/v1/auth/logout", &json!({}), Some(&tokens.access)).await;
         assert_eq!(res.status(), StatusCode::NO_CONTENT);
         // The invalidation travels through Redis; allow it a moment to arrive.
         let mut status = StatusCode::OK;
         for _ in 0..200 {
-            status = b
-                .get("/api/v1/users/me", Some(&tokens.access))
-                .await
-                .status();
+            status = b.get("/api/v1/users/me", Some(&tokens.access)).await.status();
             if status == StatusCode::UNAUTHORIZED {
                 break;
             }
@@ -57,10 +42,7 @@ async fn logout_on_one_node_is_felt_on_every_node() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_share_one_ip_budget() {
-    let options = Options {
-        args: vec!["--auth-rate-per-minute".into(), "4".into()],
-        redis: false,
-    };
+    let options = Options { args: vec!["--auth-rate-per-minute".into(), "4".into()], redis: false };
     let Some((a, b)) = two_nodes(Backend::Sqlite, options).await else {
         return;
     };
@@ -68,17 +50,8 @@ async fn nodes_share_one_ip_budget() {
     let now = a.clock_now();
     a.clock.advance(60 - now.rem_euclid(60));
     for node in [&a, &b, &a, &b] {
-        assert_eq!(
-            node.login("vic", "whatever it is").await.status(),
-            StatusCode::UNAUTHORIZED
-        );
+        assert_eq!(node.login("vic", "whatever it is").await.status(), StatusCode::UNAUTHORIZED);
     }
-    assert_eq!(
-        a.login("vic", "whatever it is").await.status(),
-        StatusCode::TOO_MANY_REQUESTS
-    );
-    assert_eq!(
-        b.login("vic", "whatever it is").await.status(),
-        StatusCode::TOO_MANY_REQUESTS
-    );
+    assert_eq!(a.login("vic", "whatever it is").await.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(b.login("vic", "whatever it is").await.status(), StatusCode::TOO_MANY_REQUESTS);
 }

@@ -16,15 +16,11 @@ pub enum Backend {
 }
 
 pub fn postgres_url() -> Option<String> {
-    std::env::var("HALLPASS_TEST_POSTGRES_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
+    std::env::var("HALLPASS_TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty())
 }
 
 pub fn redis_url() -> Option<String> {
-    std::env::var("HALLPASS_TEST_REDIS_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
+    std::env::var("HALLPASS_TEST_REDIS_URL").ok().filter(|u| !u.is_empty())
 }
 
 /// Runs each named `async fn(Backend)` on SQLite, and on PostgreSQL when configured.
@@ -60,24 +56,14 @@ impl TestDb {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("temp dir");
                 let url = format!("sqlite:{}", dir.path().join("hallpass.db").display());
-                Self {
-                    url,
-                    postgres: None,
-                    _dir: Some(dir),
-                }
+                Self { url, postgres: None, _dir: Some(dir) }
             }
             Backend::Postgres => {
                 let admin = postgres_url().expect("HALLPASS_TEST_POSTGRES_URL");
                 let name = format!("hallpass_test_{}", uuid::Uuid::new_v4().simple());
                 run_admin_sql(&admin, &format!("CREATE DATABASE {name}")).await;
-                let base = admin
-                    .rsplit_once('/')
-                    .map_or(admin.as_str(), |(base, _)| base);
-                Self {
-                    url: format!("{base}/{name}"),
-                    postgres: Some((admin, name)),
-                    _dir: None,
-                }
+                let base = admin.rsplit_once('/').map_or(admin.as_str(), |(base, _)| base);
+                Self { url: format!("{base}/{name}"), postgres: Some((admin, name)), _dir: None }
             }
         }
     }
@@ -85,13 +71,8 @@ impl TestDb {
 
 async fn run_admin_sql(admin_url: &str, sql: &str) {
     use sqlx::Connection;
-    let mut conn = sqlx::PgConnection::connect(admin_url)
-        .await
-        .expect("connect to PostgreSQL");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
-        .execute(&mut conn)
-        .await
-        .expect(sql);
+    let mut conn = sqlx::PgConnection::connect(admin_url).await.expect("connect to PostgreSQL");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned())).execute(&mut conn).await.expect(sql);
 }
 
 impl Drop for TestDb {
@@ -99,14 +80,10 @@ impl Drop for TestDb {
         if let Some((admin, name)) = self.postgres.take() {
             // Drop runs outside any runtime guarantee: use a private one on a thread.
             let _ = std::thread::spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("runtime");
-                runtime.block_on(run_admin_sql(
-                    &admin,
-                    &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-                ));
+                let runtime =
+                    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+                runtime
+                    .block_on(run_admin_sql(&admin, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")));
             })
             .join();
         }
@@ -122,10 +99,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         // Tests log in often from one address; the throttle tests lower this.
-        Self {
-            args: vec!["--auth-rate-per-minute".into(), "100000".into()],
-            redis: false,
-        }
+        Self { args: vec!["--auth-rate-per-minute".into(), "100000".into()], redis: false }
     }
 }
 
@@ -162,23 +136,15 @@ impl TestApp {
         let prefix = format!("hallpass-test-{}", uuid::Uuid::new_v4().simple());
         let mut args = options.args;
         if options.redis {
-            args.extend([
-                "--redis-url".into(),
-                redis_url().expect("HALLPASS_TEST_REDIS_URL"),
-            ]);
+            args.extend(["--redis-url".into(), redis_url().expect("HALLPASS_TEST_REDIS_URL")]);
         }
         Self::start(db, prefix, args, ManualClock::starting_now()).await
     }
 
     /// Another node of the same deployment: same database, Redis and clock.
     pub async fn another_node(&self) -> Self {
-        Self::start(
-            self.db.clone(),
-            self.redis_prefix.clone(),
-            self.options_args.clone(),
-            self.clock.clone(),
-        )
-        .await
+        Self::start(self.db.clone(), self.redis_prefix.clone(), self.options_args.clone(), self.clock.clone())
+            .await
     }
 
     async fn start(
@@ -203,25 +169,13 @@ impl TestApp {
         ];
         argv.extend(args.iter().cloned());
         let cli = Cli::try_parse_from(&argv).expect("test arguments");
-        let app = hallpass::Application::build_with_clock(cli.config, clock.clone())
-            .await
-            .expect("build app");
+        let app =
+            hallpass::Application::build_with_clock(cli.config, clock.clone()).await.expect("build app");
         let base = format!("http://127.0.0.1:{}", app.port());
         let state = app.state();
         tokio::spawn(app.run_until(std::future::pending()));
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        let app = Self {
-            base,
-            client,
-            clock,
-            state,
-            db,
-            redis_prefix,
-            options_args: args,
-        };
+        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let app = Self { base, client, clock, state, db, redis_prefix, options_args: args };
         if app.state.cluster.redis.is_some() {
             app.wait_for_cluster().await;
         }
@@ -267,23 +221,14 @@ impl TestApp {
 
     pub async fn register(&self, username: &str) -> Tokens {
         let res = self
-            .post_json(
-                "/api/v1/auth/register",
-                &json!({"username": username, "password": PASSWORD}),
-                None,
-            )
+            .post_json("/api/v1/auth/register", &json!({"username": username, "password": PASSWORD}), None)
             .await;
         assert_eq!(res.status(), StatusCode::CREATED, "register {username}");
         Tokens::from(res.json::<Value>().await.unwrap())
     }
 
     pub async fn login(&self, username: &str, password: &str) -> Response {
-        self.post_json(
-            "/api/v1/auth/login",
-            &json!({"username": username, "password": password}),
-            None,
-        )
-        .await
+        self.post_json("/api/v1/auth/login", &json!({"username": username, "password": password}), None).await
     }
 
     pub async fn login_ok(&self, username: &str) -> Tokens {
@@ -293,12 +238,7 @@ impl TestApp {
     }
 
     pub async fn refresh(&self, refresh_token: &str) -> Response {
-        self.post_json(
-            "/api/v1/auth/refresh",
-            &json!({"refresh_token": refresh_token}),
-            None,
-        )
-        .await
+        self.post_json("/api/v1/auth/refresh", &json!({"refresh_token": refresh_token}), None).await
     }
 }
 
@@ -315,14 +255,8 @@ pub struct Tokens {
 impl From<Value> for Tokens {
     fn from(body: Value) -> Self {
         Self {
-            access: body["access_token"]
-                .as_str()
-                .expect("access_token")
-                .to_owned(),
-            refresh: body["refresh_token"]
-                .as_str()
-                .expect("refresh_token")
-                .to_owned(),
+            access: body["access_token"].as_str().expect("access_token").to_owned(),
+            refresh: body["refresh_token"].as_str().expect("refresh_token").to_owned(),
             session_id: body["session_id"].as_str().unwrap_or_default().to_owned(),
             user_id: body["user"]["id"].as_str().map(str::to_owned),
         }
@@ -332,10 +266,7 @@ impl From<Value> for Tokens {
 /// Asserts a problem+json response with `status` and `code`; returns the body.
 pub async fn assert_problem(res: Response, status: StatusCode, code: &str) -> Value {
     assert_eq!(res.status(), status, "status");
-    let content_type = res
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_owned());
+    let content_type = res.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned());
     assert_eq!(content_type.as_deref(), Some("application/problem+json"));
     let body: Value = res.json().await.expect("problem body");
     assert_eq!(body["code"], code, "{body}");

@@ -19,9 +19,7 @@ async fn bad_input_gets_problem_json(backend: Backend) {
         req.send()
     };
     assert_problem(
-        send("{\"username\": ", Some("application/json"))
-            .await
-            .unwrap(),
+        send("{\"username\": ", Some("application/json")).await.unwrap(),
         StatusCode::BAD_REQUEST,
         "malformed_json",
     )
@@ -65,43 +63,21 @@ async fn bad_input_gets_problem_json(backend: Backend) {
     )
     .await;
 
-    assert_problem(
-        app.get("/api/v1/nothing-here", None).await,
-        StatusCode::NOT_FOUND,
-        "not_found",
-    )
-    .await;
+    assert_problem(app.get("/api/v1/nothing-here", None).await, StatusCode::NOT_FOUND, "not_found").await;
     assert_problem(
         app.get("/api/v1/auth/login", None).await,
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
     )
     .await;
-    let res = app
-        .client
-        .put(app.url("/api/v1/auth/sessions/abc"))
-        .send()
-        .await
-        .unwrap();
+    let res = app.client.put(app.url("/api/v1/auth/sessions/abc")).send().await.unwrap();
     assert_problem(res, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
 
     // Every response, good or bad, has a request id; a caller's own id is kept.
-    for res in [
-        app.get("/healthz", None).await,
-        app.get("/nope", None).await,
-    ] {
-        assert!(
-            res.headers()
-                .get("x-request-id")
-                .is_some_and(|v| !v.is_empty())
-        );
+    for res in [app.get("/healthz", None).await, app.get("/nope", None).await] {
+        assert!(res.headers().get("x-request-id").is_some_and(|v| !v.is_empty()));
     }
-    let res = app
-        .client
-        .get(app.url("/healthz"))
-        .header("x-request-id", "trace-me-123")
-        .send()
-        .await
-        .unwrap();
+    let res =
+        app.client.get(app.url("/healthz")).header("x-request-id", "trace-me-123").send().await.unwrap();
     assert_eq!(res.headers()["x-request-id"], "trace-me-123");
 }

@@ -13,28 +13,18 @@ on_both_backends!(
 );
 
 async fn accounts_lock_after_repeated_failures(backend: Backend) {
-    let app =
-        TestApp::spawn_with(backend, Options::default().arg("--login-max-failures", "3")).await;
+    let app = TestApp::spawn_with(backend, Options::default().arg("--login-max-failures", "3")).await;
     app.register("sam").await;
     let unknown = app.login("nobody-here", "whatever it is").await;
     let unknown_body = assert_problem(unknown, StatusCode::UNAUTHORIZED, "unauthenticated").await;
     for attempt in 0..3 {
-        let wrong = app
-            .login(
-                if attempt % 2 == 0 { "SAM" } else { "sam" },
-                "wrong wrong wrong",
-            )
-            .await;
+        let wrong = app.login(if attempt % 2 == 0 { "SAM" } else { "sam" }, "wrong wrong wrong").await;
         let body = assert_problem(wrong, StatusCode::UNAUTHORIZED, "unauthenticated").await;
         assert_eq!(body, unknown_body, "one generic answer");
     }
     // Locked: even the right password gets the same generic 401.
-    let locked = assert_problem(
-        app.login("sam", PASSWORD).await,
-        StatusCode::UNAUTHORIZED,
-        "unauthenticated",
-    )
-    .await;
+    let locked =
+        assert_problem(app.login("sam", PASSWORD).await, StatusCode::UNAUTHORIZED, "unauthenticated").await;
     assert_eq!(locked, unknown_body);
     app.clock.advance(61);
     assert_eq!(app.login("sam", PASSWORD).await.status(), StatusCode::OK);
@@ -45,10 +35,7 @@ async fn accounts_lock_after_repeated_failures(backend: Backend) {
         app.login("sam", "wrong wrong wrong").await;
         app.clock.advance(61);
     }
-    assert_eq!(
-        app.login("sam", PASSWORD).await.status(),
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(app.login("sam", PASSWORD).await.status(), StatusCode::UNAUTHORIZED);
     app.clock.advance(60);
     assert_eq!(app.login("sam", PASSWORD).await.status(), StatusCode::OK);
 }
@@ -56,49 +43,29 @@ async fn accounts_lock_after_repeated_failures(backend: Backend) {
 async fn ip_budget_answers_429(backend: Backend) {
     let app = TestApp::spawn_with(
         backend,
-        Options {
-            args: vec!["--auth-rate-per-minute".into(), "5".into()],
-            redis: false,
-        },
+        Options { args: vec!["--auth-rate-per-minute".into(), "5".into()], redis: false },
     )
     .await;
     for _ in 0..5 {
-        assert_eq!(
-            app.login("tina", "whatever it is").await.status(),
-            StatusCode::UNAUTHORIZED
-        );
+        assert_eq!(app.login("tina", "whatever it is").await.status(), StatusCode::UNAUTHORIZED);
     }
     let res = app.login("tina", "whatever it is").await;
-    let retry_after: u64 = res.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let retry_after: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=60).contains(&retry_after));
     assert_problem(res, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
     let res = app
-        .post_json(
-            "/api/v1/auth/register",
-            &json!({"username": "tina", "password": PASSWORD}),
-            None,
-        )
+        .post_json("/api/v1/auth/register", &json!({"username": "tina", "password": PASSWORD}), None)
         .await;
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
     // The next window opens the budget again.
     app.clock.advance(60);
-    assert_eq!(
-        app.login("tina", "whatever it is").await.status(),
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(app.login("tina", "whatever it is").await.status(), StatusCode::UNAUTHORIZED);
 }
 
 async fn forwarded_for_needs_a_trusted_proxy(backend: Backend) {
     let untrusted = TestApp::spawn_with(
         backend,
-        Options {
-            args: vec!["--auth-rate-per-minute".into(), "2".into()],
-            redis: false,
-        },
+        Options { args: vec!["--auth-rate-per-minute".into(), "2".into()], redis: false },
     )
     .await;
     // Spoofed X-Forwarded-For from an untrusted peer does not buy a new budget.
@@ -111,11 +78,7 @@ async fn forwarded_for_needs_a_trusted_proxy(backend: Backend) {
             .send()
             .await
             .unwrap();
-        let expected = if i < 2 {
-            StatusCode::UNAUTHORIZED
-        } else {
-            StatusCode::TOO_MANY_REQUESTS
-        };
+        let expected = if i < 2 { StatusCode::UNAUTHORIZED } else { StatusCode::TOO_MANY_REQUESTS };
         assert_eq!(res.status(), expected);
     }
     // Behind a trusted proxy, each forwarded client has its own budget.

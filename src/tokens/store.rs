@@ -1,0 +1,122 @@
+//! API token queries.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::clock::Timestamp;
+use crate::http::error::ApiResult;
+use crate::http::paging::{Page, Paging};
+use crate::store::Db;
+
+#[derive(Debug, Clone)]
+pub struct ApiToken {
+    pub id: String,
+    pub user_id: String,
+    pub name: String,
+    /// `None`: the owner's permissions.
+    pub scopes: Option<Vec<String>>,
+    pub created_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
+    pub last_used_at: Option<Timestamp>,
+}
+
+pub struct NewToken<'a> {
+    pub user_id: &'a str,
+    pub name: &'a str,
+    pub token_hash: &'a str,
+    pub scopes: Option<&'a [String]>,
+    pub expires_at: Option<Timestamp>,
+    pub created_by: &'a str,
+}
+
+fn from_row(row: &AnyRow) -> Result<ApiToken, sqlx::Error> {
+    let scopes: Option<String> = row.try_get("scopes")?;
+    Ok(ApiToken {
+        id: row.try_get("id")?,
+        user_id: row.try_get("user_id")?,
+        name: row.try_get("name")?,
+        scopes: scopes.map(|s| s.split_whitespace().map(str::to_owned).collect()),
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+        last_used_at: row.try_get("last_used_at")?,
+    })
+}
+
+pub async fn insert(db: &Db, new: NewToken<'_>, now: Timestamp) -> ApiResult<ApiToken> {
+    let id = uuid::Uuid::now_v7().to_string();
+    sqlx::query(
+        "INSERT INTO api_tokens (id, user_id, name, token_hash, scopes, created_at, created_by, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(&id)
+    .bind(new.user_id)
+    .bind(new.name)
+    .bind(new.token_hash)
+    .bind(new.scopes.map(|s| s.join(" ")))
+    .bind(now)
+    .bind(new.created_by)
+    .bind(new.expires_at)
+    .execute(&db.pool)
+    .await?;
+    Ok(ApiToken {
+        id,
+        user_id: new.user_id.to_owned(),
+        name: new.name.to_owned(),
+        scopes: new.scopes.map(<[String]>::to_vec),
+        created_at: now,
+        expires_at: new.expires_at,
+        last_used_at: None,
+    })
+}
+
+/// The live (unrevoked) tokens of `user_id`, newest first.
+pub async fn list_of(db: &Db, user_id: &str, paging: Paging) -> ApiResult<Page<ApiToken>> {
+    let rows = sqlx::query(
+        "SELECT id, user_id, name, scopes, created_at, expires_at, last_used_at FROM api_tokens
+         WHERE user_id = $1 AND revoked_at IS NULL ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3",
+    )
+    .bind(user_id)
+    .bind(paging.count as i64)
+    .bind(paging.offset())
+    .fetch_all(&db.pool)
+    .await?;
+    let total = match paging.total {
+        true => {
+            let count: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM api_tokens WHERE user_id = $1 AND revoked_at IS NULL",
+            )
+            .bind(user_id)
+            .fetch_one(&db.pool)
+            .await?;
+            Some(count as u64)
+        }
+        false => None,
+    };
+    let items = rows.iter().map(from_row).collect::<Result<_, _>>()?;
+    Ok(paging.page_of(items, total))
+}
+
+/// Revokes token `id` if it belongs to `owner` (any owner when `None`); returns the
+/// owner's id when something was revoked.
+pub async fn revoke(db: &Db, id: &str, owner: Option<&str>, now: Timestamp) -> ApiResult<Option<String>> {
+    Ok(sqlx::query_scalar(
+        "UPDATE api_tokens SET revoked_at = $3
+         WHERE id = $1 AND revoked_at IS NULL AND ($2 = '' OR user_id = $2) RETURNING user_id",
+    )
+    .bind(id)
+    .bind(owner.unwrap_or(""))
+    .bind(now)
+    .fetch_optional(&db.pool)
+    .await?)
+}
+
+/// Revokes every live token of the user; returns their ids.
+pub async fn revoke_all_of(db: &Db, user_id: &str, now: Timestamp) -> ApiResult<Vec<String>> {
+    Ok(sqlx::query_scalar(
+        "UPDATE api_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL RETURNING id",
+    )
+    .bind(user_id)
+    .bind(now)
+    .fetch_all(&db.pool)
+    .await?)
+}

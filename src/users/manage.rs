@@ -1,0 +1,330 @@
+//! `/api/v1/users` and `/api/v1/users/{id}`: user management.
+//!
+//! Who reaches whom: everyone reaches themselves (with `profile:*`); managers
+//! (`users:read`/`users:write`) reach active users whose roles are all plain
+//! (`user`, `operator`); administrators (`users:admin`) reach everyone. A user out of
+//! reach does not exist for the caller (404).
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::accounts::{self, AccountInput, Creation};
+use super::lifecycle;
+use super::me::{MePatch, nullable};
+use super::model::{User, UserView};
+use super::store::{self, UserListQuery};
+use crate::app::AppState;
+use crate::audit::{Action, Event};
+use crate::auth::permissions::{PLAIN_ROLES, Permission};
+use crate::auth::principal::Principal;
+use crate::cluster::Invalidation;
+use crate::domain::account::parse_json_object;
+use crate::http::client_ip::ClientIp;
+use crate::http::error::{ApiError, ApiResult, Problem};
+use crate::http::extract::{Json, Query};
+use crate::http::paging::{Page, PageQuery};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_users, create_user))
+        .routes(routes!(get_user, patch_user, delete_user))
+        .routes(routes!(set_roles))
+}
+
+fn is_plain(user: &User) -> bool {
+    user.roles.iter().all(|r| PLAIN_ROLES.contains(&r.as_str()))
+}
+
+/// The user `id` if the caller may read (or, with `write`, change) it; else 404.
+async fn reachable(state: &AppState, principal: &Principal, id: &str, write: bool) -> ApiResult<User> {
+    let user = store::find(&state.db, id).await?.ok_or(ApiError::NotFound)?;
+    if principal.can(Permission::UsersAdmin) {
+        return Ok(user);
+    }
+    if user.expired_at.is_some() {
+        return Err(ApiError::NotFound);
+    }
+    if user.id == principal.user_id {
+        principal.require(if write { Permission::ProfileWrite } else { Permission::ProfileRead })?;
+        return Ok(user);
+    }
+    let needed = if write { Permission::UsersWrite } else { Permission::UsersRead };
+    if principal.can(needed) && is_plain(&user) { Ok(user) } else { Err(ApiError::NotFound) }
+}
+
+/// Names every role in `roles` that does not exist (422).
+fn check_roles(state: &AppState, roles: &[String]) -> ApiResult<()> {
+    let unknown: Vec<&str> = roles.iter().map(String::as_str).filter(|r| !state.roles.exists(r)).collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let known: Vec<&str> = state.roles.names().collect();
+    Err(ApiError::invalid("roles", format!("unknown roles {unknown:?}; known roles are {known:?}")))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UserListParams {
+    /// Comma-separated fields, `-` for descending: `username`, `email`, `name`, `created_at`, `updated_at`.
+    sort: Option<String>,
+    /// Administrators only: include expired users.
+    #[serde(default)]
+    include_expired: bool,
+}
+
+fn sort_columns(sort: Option<&str>) -> ApiResult<Vec<(&'static str, bool)>> {
+    let Some(sort) = sort.filter(|s| !s.is_empty()) else { return Ok(vec![("created_at", false)]) };
+    sort.split(',')
+        .map(|field| {
+            let (name, desc) = match field.trim().strip_prefix('-') {
+                Some(name) => (name, true),
+                None => (field.trim(), false),
+            };
+            let column = match name {
+                "username" => "username_key",
+                "email" => "email_key",
+                "name" => "name",
+                "created_at" => "created_at",
+                "updated_at" => "updated_at",
+                other => {
+                    return Err(ApiError::bad_request(
+                        "invalid_sort",
+                        format!(
+                            "cannot sort by `{other}`; use username, email, name, created_at or updated_at"
+                        ),
+                    ));
+                }
+            };
+            Ok((column, desc))
+        })
+        .collect()
+}
+
+/// Users the caller manages (`users:read`): managers see plain users, admins everyone.
+#[utoipa::path(get, path = "/api/v1/users", tag = "users", params(UserListParams, PageQuery),
+    responses((status = 200, body = Page<UserView>), (status = 400, body = Problem),
+              (status = 401, body = Problem), (status = 403, body = Problem)),
+    security(("bearer" = [])))]
+async fn list_users(
+    State(state): State<AppState>,
+    principal: Principal,
+    Query(params): Query<UserListParams>,
+    Query(paging): Query<PageQuery>,
+) -> ApiResult<axum::Json<Page<UserView>>> {
+    principal.require(Permission::UsersRead)?;
+    let paging = paging.validate()?;
+    let admin = principal.can(Permission::UsersAdmin);
+    if params.include_expired && !admin {
+        return Err(ApiError::Forbidden("only administrators see expired users".into()));
+    }
+    let order = sort_columns(params.sort.as_deref())?;
+    let query = UserListQuery {
+        include_expired: params.include_expired,
+        only_roles: (!admin).then_some(&PLAIN_ROLES[..]),
+        order: &order,
+        limit: paging.count as i64,
+        offset: paging.offset(),
+        count_total: paging.total,
+    };
+    let (users, total) = store::list(&state.db, &query).await?;
+    Ok(axum::Json(paging.page_of(users.iter().map(UserView::from).collect(), total)))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewUserRequest {
+    username: String,
+    password: String,
+    email: Option<String>,
+    name: Option<String>,
+    /// Default `["user"]`; managers may only give `user` and `operator`.
+    roles: Option<Vec<String>>,
+}
+
+/// Create a user (`users:write`).
+#[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = NewUserRequest,
+    responses((status = 201, body = UserView), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 409, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+async fn create_user(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    principal: Principal,
+    Json(body): Json<NewUserRequest>,
+) -> ApiResult<(StatusCode, axum::Json<UserView>)> {
+    principal.require(Permission::UsersWrite)?;
+    let roles = body.roles.unwrap_or_else(|| vec!["user".into()]);
+    check_roles(&state, &roles)?;
+    if !principal.can(Permission::UsersAdmin) && !roles.iter().all(|r| PLAIN_ROLES.contains(&r.as_str())) {
+        return Err(ApiError::Forbidden(
+            "managers may only create users with the user and operator roles".into(),
+        ));
+    }
+    let role_names: Vec<&str> = roles.iter().map(String::as_str).collect();
+    let input = AccountInput {
+        username: &body.username,
+        password: Some(&body.password),
+        email: body.email.as_deref(),
+        name: body.name.as_deref(),
+    };
+    let creation = Creation { roles: &role_names, created_by: Some(&principal.user_id), link: None };
+    let min = usize::from(state.config.password_min_length);
+    let now = state.clock.now();
+    let user = accounts::create(&state.db, &state.hasher, min, &input, creation, now).await?;
+    Event::new(Action::UserCreated)
+        .actor(&principal.user_id)
+        .target(&user.id)
+        .ip(ip)
+        .details(json!({ "roles": user.roles }))
+        .record(&state.db, now)
+        .await?;
+    Ok((StatusCode::CREATED, axum::Json(UserView::from(&user))))
+}
+
+/// A user (yourself, or someone you manage).
+#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", params(("id" = String, Path)),
+    responses((status = 200, body = UserView), (status = 401, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+async fn get_user(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<UserView>> {
+    Ok(axum::Json(UserView::from(&reachable(&state, &principal, &id, false).await?)))
+}
+
+/// Editable fields; `roles`, `id` and timestamps are refused (422).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserPatch {
+    username: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    email: Option<Option<String>>,
+    name: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    profile: Option<serde_json::Value>,
+    /// Administrators only.
+    #[schema(value_type = Option<Object>)]
+    attributes: Option<serde_json::Value>,
+    /// Administrators only, from a signed-in session; ends that user's sessions.
+    password: Option<String>,
+}
+
+/// Edit a user.
+#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", params(("id" = String, Path)),
+    request_body = UserPatch,
+    responses((status = 200, body = UserView), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+async fn patch_user(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    principal: Principal,
+    Path(id): Path<String>,
+    Json(patch): Json<UserPatch>,
+) -> ApiResult<axum::Json<UserView>> {
+    let user = reachable(&state, &principal, &id, true).await?;
+    if user.expired_at.is_some() {
+        return Err(ApiError::NotFound);
+    }
+    if patch.attributes.is_some() || patch.password.is_some() {
+        principal.require(Permission::UsersAdmin)?;
+    }
+    if patch.password.is_some() && principal.is_api_token() {
+        return Err(ApiError::Forbidden("API tokens cannot change passwords".into()));
+    }
+    let attributes = patch.attributes.as_ref().map(|a| parse_json_object("attributes", a)).transpose()?;
+    let change =
+        MePatch { username: patch.username, email: patch.email, name: patch.name, profile: patch.profile }
+            .validate()?;
+    let now = state.clock.now();
+    store::update_profile(&state.db, &user.id, &change, now, &principal.user_id).await?;
+    if let Some(attributes) = attributes {
+        store::update_attributes(&state.db, &user.id, &attributes, now, &principal.user_id).await?;
+    }
+    if let Some(password) = patch.password.as_deref() {
+        let keep = principal.session_id().ok().filter(|_| user.id == principal.user_id);
+        lifecycle::set_password(&state, &user, password, "password", keep, &principal.user_id, ip).await?;
+    }
+    let user = store::find(&state.db, &user.id).await?.ok_or(ApiError::NotFound)?;
+    Ok(axum::Json(UserView::from(&user)))
+}
+
+/// Refuses to leave the deployment without an active administrator.
+async fn keep_an_admin(state: &AppState, user: &User) -> ApiResult<()> {
+    if user.roles.iter().any(|r| r == "admin") && store::other_admins(&state.db, &user.id).await? == 0 {
+        return Err(ApiError::conflict(
+            "last_admin",
+            "this is the last administrator; appoint another first",
+        ));
+    }
+    Ok(())
+}
+
+/// Expire a user: sessions and API tokens end at once, logins fail.
+#[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "users", params(("id" = String, Path)),
+    responses((status = 204), (status = 401, body = Problem), (status = 404, body = Problem),
+              (status = 409, body = Problem)),
+    security(("bearer" = [])))]
+async fn delete_user(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let user = reachable(&state, &principal, &id, true).await?;
+    keep_an_admin(&state, &user).await?;
+    if !lifecycle::expire(&state, &user.id, &principal.user_id, ip).await? {
+        return Err(ApiError::NotFound);
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RolesRequest {
+    roles: Vec<String>,
+}
+
+/// Replace a user's roles (administrators only); effective on the user's next request.
+#[utoipa::path(put, path = "/api/v1/users/{id}/roles", tag = "users", params(("id" = String, Path)),
+    request_body = RolesRequest,
+    responses((status = 200, body = UserView), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+async fn set_roles(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    principal: Principal,
+    Path(id): Path<String>,
+    Json(body): Json<RolesRequest>,
+) -> ApiResult<axum::Json<UserView>> {
+    principal.require(Permission::UsersAdmin)?;
+    check_roles(&state, &body.roles)?;
+    let user =
+        store::find(&state.db, &id).await?.filter(|u| u.expired_at.is_none()).ok_or(ApiError::NotFound)?;
+    let mut roles: Vec<&str> = body.roles.iter().map(String::as_str).collect();
+    roles.sort_unstable();
+    roles.dedup();
+    if !roles.contains(&"admin") {
+        keep_an_admin(&state, &user).await?;
+    }
+    let now = state.clock.now();
+    store::set_roles(&state.db, &user.id, &roles, now, &principal.user_id).await?;
+    state.gate.invalidate(vec![Invalidation::User(user.id.clone())]).await;
+    Event::new(Action::RolesChanged)
+        .actor(&principal.user_id)
+        .target(&user.id)
+        .ip(ip)
+        .details(json!({ "from": user.roles, "to": roles }))
+        .record(&state.db, now)
+        .await?;
+    let user = store::find(&state.db, &user.id).await?.ok_or(ApiError::NotFound)?;
+    Ok(axum::Json(UserView::from(&user)))
+}
