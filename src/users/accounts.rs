@@ -69,6 +69,17 @@ pub async fn create(
         roles: creation.roles,
         created_by: creation.created_by,
     };
+    if let Some(link) = &creation.link {
+        let linked: Option<String> =
+            sqlx::query_scalar("SELECT user_id FROM external_identities WHERE issuer = $1 AND subject = $2")
+                .bind(link.issuer)
+                .bind(link.subject)
+                .fetch_optional(&db.pool)
+                .await?;
+        if linked.is_some() {
+            return Err(already_linked());
+        }
+    }
     let mut tx = db.pool.begin().await?;
     let id = store::insert_in(&mut tx, new, now).await?;
     if let Some(link) = creation.link {
@@ -88,4 +99,8 @@ pub async fn create(
     }
     tx.commit().await?;
     store::find(db, &id).await?.ok_or(ApiError::NotFound)
+}
+
+fn already_linked() -> ApiError {
+    ApiError::conflict("already_linked", "this outside identity already has an account")
 }

@@ -14,6 +14,17 @@ use crate::cluster::Invalidation;
 use crate::domain::password_policy;
 use crate::http::error::{ApiError, ApiResult, FieldError};
 
+/// Refuses to leave the deployment without an active administrator (409).
+pub async fn keep_an_admin(state: &AppState, user: &User) -> ApiResult<()> {
+    if user.roles.iter().any(|r| r == "admin") && store::other_admins(&state.db, &user.id).await? == 0 {
+        return Err(ApiError::conflict(
+            "last_admin",
+            "this is the last administrator; appoint another first",
+        ));
+    }
+    Ok(())
+}
+
 /// Expires `user_id`: its sessions and API tokens die at once. False when the user
 /// was already expired or does not exist.
 pub async fn expire(state: &AppState, user_id: &str, actor_id: &str, ip: IpAddr) -> ApiResult<bool> {

@@ -256,17 +256,6 @@ async fn patch_user(
     Ok(axum::Json(UserView::from(&user)))
 }
 
-/// Refuses to leave the deployment without an active administrator.
-async fn keep_an_admin(state: &AppState, user: &User) -> ApiResult<()> {
-    if user.roles.iter().any(|r| r == "admin") && store::other_admins(&state.db, &user.id).await? == 0 {
-        return Err(ApiError::conflict(
-            "last_admin",
-            "this is the last administrator; appoint another first",
-        ));
-    }
-    Ok(())
-}
-
 /// Expire a user: sessions and API tokens end at once, logins fail.
 #[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "users", params(("id" = String, Path)),
     responses((status = 204), (status = 401, body = Problem), (status = 404, body = Problem),
@@ -279,7 +268,7 @@ async fn delete_user(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let user = reachable(&state, &principal, &id, true).await?;
-    keep_an_admin(&state, &user).await?;
+    lifecycle::keep_an_admin(&state, &user).await?;
     if !lifecycle::expire(&state, &user.id, &principal.user_id, ip).await? {
         return Err(ApiError::NotFound);
     }
@@ -313,7 +302,7 @@ async fn set_roles(
     roles.sort_unstable();
     roles.dedup();
     if !roles.contains(&"admin") {
-        keep_an_admin(&state, &user).await?;
+        lifecycle::keep_an_admin(&state, &user).await?;
     }
     let now = state.clock.now();
     store::set_roles(&state.db, &user.id, &roles, now, &principal.user_id).await?;

@@ -101,7 +101,8 @@ async fn patch_me(
 
 /// Close the caller's account: it is expired and every session and API token ends.
 #[utoipa::path(delete, path = "/api/v1/users/me", tag = "users",
-    responses((status = 204), (status = 401, body = Problem), (status = 403, body = Problem)),
+    responses((status = 204), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 409, body = Problem)),
     security(("bearer" = [])))]
 async fn delete_me(
     State(state): State<AppState>,
@@ -109,6 +110,7 @@ async fn delete_me(
     principal: Principal,
 ) -> ApiResult<StatusCode> {
     principal.require(Permission::ProfileWrite)?;
+    lifecycle::keep_an_admin(&state, &load(&state, &principal).await?).await?;
     if !lifecycle::expire(&state, &principal.user_id, &principal.user_id, ip).await? {
         return Err(ApiError::unauthenticated());
     }

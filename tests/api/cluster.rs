@@ -42,7 +42,8 @@ async fn logout_on_one_node_is_felt_on_every_node() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_share_one_ip_budget() {
-    let options = Options { args: vec!["--auth-rate-per-minute".into(), "4".into()], redis: false };
+    let options =
+        Options { args: vec!["--auth-rate-per-minute".into(), "4".into()], redis: false, roles: Vec::new() };
     let Some((a, b)) = two_nodes(Backend::Sqlite, options).await else {
         return;
     };

@@ -94,12 +94,14 @@ impl Drop for TestDb {
 pub struct Options {
     pub args: Vec<String>,
     pub redis: bool,
+    /// Extra roles, as `hallpass.toml`'s `[roles]` would give them.
+    pub roles: Vec<(String, Vec<String>)>,
 }
 
 impl Default for Options {
     fn default() -> Self {
         // Tests log in often from one address; the throttle tests lower this.
-        Self { args: vec!["--auth-rate-per-minute".into(), "100000".into()], redis: false }
+        Self { args: vec!["--auth-rate-per-minute".into(), "100000".into()], redis: false, roles: Vec::new() }
     }
 }
 
@@ -107,6 +109,11 @@ impl Options {
     pub fn arg(mut self, name: &str, value: &str) -> Self {
         self.args.push(name.into());
         self.args.push(value.into());
+        self
+    }
+
+    pub fn role(mut self, name: &str, permissions: &[&str]) -> Self {
+        self.roles.push((name.into(), permissions.iter().map(|p| p.to_string()).collect()));
         self
     }
 
@@ -138,19 +145,27 @@ impl TestApp {
         if options.redis {
             args.extend(["--redis-url".into(), redis_url().expect("HALLPASS_TEST_REDIS_URL")]);
         }
-        Self::start(db, prefix, args, ManualClock::starting_now()).await
+        Self::start(db, prefix, args, options.roles, ManualClock::starting_now()).await
     }
 
     /// Another node of the same deployment: same database, Redis and clock.
     pub async fn another_node(&self) -> Self {
-        Self::start(self.db.clone(), self.redis_prefix.clone(), self.options_args.clone(), self.clock.clone())
-            .await
+        let roles = self.state.config.roles.clone();
+        Self::start(
+            self.db.clone(),
+            self.redis_prefix.clone(),
+            self.options_args.clone(),
+            roles,
+            self.clock.clone(),
+        )
+        .await
     }
 
     async fn start(
         db: Arc<TestDb>,
         redis_prefix: String,
         args: Vec<String>,
+        roles: Vec<(String, Vec<String>)>,
         clock: Arc<ManualClock>,
     ) -> Self {
         let data_dir = tempfile::tempdir().expect("temp dir").keep();
@@ -168,7 +183,8 @@ impl TestApp {
             "http://hallpass.test".into(),
         ];
         argv.extend(args.iter().cloned());
-        let cli = Cli::try_parse_from(&argv).expect("test arguments");
+        let mut cli = Cli::try_parse_from(&argv).expect("test arguments");
+        cli.config.roles = roles;
         let app =
             hallpass::Application::build_with_clock(cli.config, clock.clone()).await.expect("build app");
         let base = format!("http://127.0.0.1:{}", app.port());
@@ -209,6 +225,18 @@ impl TestApp {
             req = req.bearer_auth(token);
         }
         req.send().await.expect("request")
+    }
+
+    pub async fn put_json(&self, path: &str, body: &Value, token: &str) -> Response {
+        self.client.put(self.url(path)).json(body).bearer_auth(token).send().await.expect("request")
+    }
+
+    pub async fn patch_json(&self, path: &str, body: &Value, token: &str) -> Response {
+        self.client.patch(self.url(path)).json(body).bearer_auth(token).send().await.expect("request")
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> Response {
+        self.client.delete(self.url(path)).bearer_auth(token).send().await.expect("request")
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> Response {

@@ -3,12 +3,16 @@
 //! `HALLPASS_TEST_POSTGRES_URL` / `HALLPASS_TEST_REDIS_URL` are set).
 
 mod helpers;
+mod idp;
 
 mod accounts;
 mod cli;
 mod cluster;
+mod external;
 mod forged_tokens;
 mod http_conventions;
+mod management;
 mod ops;
+mod permissions;
 mod sessions;
 mod throttling;

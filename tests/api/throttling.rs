@@ -43,7 +43,7 @@ async fn accounts_lock_after_repeated_failures(backend: Backend) {
 async fn ip_budget_answers_429(backend: Backend) {
     let app = TestApp::spawn_with(
         backend,
-        Options { args: vec!["--auth-rate-per-minute".into(), "5".into()], redis: false },
+        Options { args: vec!["--auth-rate-per-minute".into(), "5".into()], redis: false, roles: Vec::new() },
     )
     .await;
     for _ in 0..5 {
@@ -65,7 +65,7 @@ async fn ip_budget_answers_429(backend: Backend) {
 async fn forwarded_for_needs_a_trusted_proxy(backend: Backend) {
     let untrusted = TestApp::spawn_with(
         backend,
-        Options { args: vec!["--auth-rate-per-minute".into(), "2".into()], redis: false },
+        Options { args: vec!["--auth-rate-per-minute".into(), "2".into()], redis: false, roles: Vec::new() },
     )
     .await;
     // Spoofed X-Forwarded-For from an untrusted peer does not buy a new budget.
@@ -90,6 +90,7 @@ async fn forwarded_for_needs_a_trusted_proxy(backend: Backend) {
             "127.0.0.1".into(),
         ],
         redis: false,
+        roles: Vec::new(),
     };
     let proxied = TestApp::spawn_with(backend, options).await;
     for i in 0..3 {
