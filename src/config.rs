@@ -224,6 +224,34 @@ pub fn read_settings_file(path: &Path) -> anyhow::Result<SettingsFile> {
 mod tests {
     use super::*;
 
+    fn config(args: &[&str]) -> Config {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            config: Config,
+        }
+        Wrapper::try_parse_from(std::iter::once("hallpass").chain(args.iter().copied())).unwrap().config
+    }
+
+    #[test]
+    fn firebase_preset_and_explicit_oidc_settings() {
+        assert_eq!(config(&[]).oidc().unwrap(), None);
+        let firebase = config(&["--firebase-project-id", "hugs-app"]).oidc().unwrap().unwrap();
+        assert_eq!(firebase.issuer, "https://securetoken.google.com/hugs-app");
+        assert_eq!(firebase.audience, "hugs-app");
+        assert!(firebase.jwks_url.starts_with("https://www.googleapis.com/"));
+        let mixed = config(&["--firebase-project-id", "p", "--oidc-jwks-url", "http://127.0.0.1:1/k"])
+            .oidc()
+            .unwrap()
+            .unwrap();
+        assert_eq!((mixed.audience.as_str(), mixed.jwks_url.as_str()), ("p", "http://127.0.0.1:1/k"));
+        assert!(
+            config(&["--oidc-issuer", "https://idp"]).oidc().is_err(),
+            "audience and JWKS URL are required"
+        );
+    }
+
     #[test]
     fn proxies_are_addresses_or_networks() {
         assert_eq!(parse_proxy("10.0.0.1").unwrap().to_string(), "10.0.0.1/32");

@@ -29,8 +29,8 @@ struct Args {
     /// Port for the server it starts.
     #[arg(long, default_value_t = 18181)]
     port: u16,
-    /// Scenarios to run (login, refresh, verify, me).
-    #[arg(long, value_delimiter = ',', default_value = "verify,me,refresh,login")]
+    /// Scenarios to run (login, refresh, verify, me, token-me).
+    #[arg(long, value_delimiter = ',', default_value = "verify,me,token-me,refresh,login")]
     scenarios: Vec<String>,
     /// Concurrent connections.
     #[arg(long, default_value_t = 64)]
@@ -145,12 +145,20 @@ async fn drive(scenario: String, port: u16, index: usize, deadline: Instant) -> 
     let access = tokens["access_token"].as_str().unwrap_or_default().to_owned();
     let mut refresh = tokens["refresh_token"].as_str().unwrap_or_default().to_owned();
     let mut conn = Conn::open(port).await?;
+    let api_token = if scenario == "token-me" {
+        let (status, body) = conn.call("POST", "/api/v1/tokens", Some(&access), Some(&json!({"name": "bench"}))).await?;
+        anyhow::ensure!(status == 201, "token: {status}");
+        serde_json::from_slice::<Value>(&body)?["token"].as_str().unwrap_or_default().to_owned()
+    } else {
+        String::new()
+    };
     let mut outcome = Outcome { latencies: Histogram::new(3)?, errors: 0 };
     while Instant::now() < deadline {
         let started = Instant::now();
         let (status, body) = match scenario.as_str() {
             "verify" => conn.call("GET", "/api/v1/auth/verify", Some(&access), None).await?,
             "me" => conn.call("GET", "/api/v1/users/me", Some(&access), None).await?,
+            "token-me" => conn.call("GET", "/api/v1/users/me", Some(&api_token), None).await?,
             "login" => conn.call("POST", "/api/v1/auth/login", None, Some(&json!({"username": username, "password": PASSWORD}))).await?,
             "refresh" => conn.call("POST", "/api/v1/auth/refresh", None, Some(&json!({"refresh_token": refresh}))).await?,
             other => anyhow::bail!("unknown scenario {other}"),

@@ -6,7 +6,7 @@ use serde_json::json;
 use crate::helpers::{Backend, TestApp, assert_problem};
 use crate::on_both_backends;
 
-on_both_backends!(bad_input_gets_problem_json);
+on_both_backends!(bad_input_gets_problem_json, hostile_text_never_causes_a_500, responses_are_not_cached);
 
 async fn bad_input_gets_problem_json(backend: Backend) {
     let app = TestApp::spawn(backend).await;
@@ -80,4 +80,69 @@ async fn bad_input_gets_problem_json(backend: Backend) {
     let res =
         app.client.get(app.url("/healthz")).header("x-request-id", "trace-me-123").send().await.unwrap();
     assert_eq!(res.headers()["x-request-id"], "trace-me-123");
+}
+
+async fn hostile_text_never_causes_a_500(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let tokens = app.register("nina").await;
+    // NUL and friends: PostgreSQL cannot store them, SQLite can; neither may 500.
+    let login = app
+        .post_json("/api/v1/auth/login", &json!({"username": "ni\u{0}na", "password": "x y z w v"}), None)
+        .await;
+    assert_problem(login, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+    let form = app
+        .client
+        .post(app.url("/api/v1/auth/login"))
+        .body("username=a%00b&password=c")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), StatusCode::UNAUTHORIZED);
+    let long = app.login(&"x".repeat(10_000), "whatever it is").await;
+    assert_eq!(long.status(), StatusCode::UNAUTHORIZED);
+    for path in
+        ["/api/v1/auth/sessions/%00", "/api/v1/tokens/%00", "/api/v1/users/%00", "/api/v1/users/%F0%9F%A6%80"]
+    {
+        let res = app.client.delete(app.url(path)).bearer_auth(&tokens.access).send().await.unwrap();
+        assert!(res.status().is_client_error(), "{path}: {}", res.status());
+    }
+    for body in [
+        json!({"name": "a\u{0}b"}),
+        json!({"email": "a\u{0}@example.com"}),
+        json!({"profile": {"k": "\u{0}"}}),
+    ] {
+        let res = app.patch_json("/api/v1/users/me", &body, &tokens.access).await;
+        assert!(res.status().is_success() || res.status().is_client_error(), "{body}: {}", res.status());
+    }
+    let res = app.post_json("/api/v1/tokens", &json!({"name": "t\u{0}"}), Some(&tokens.access)).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let res = app
+        .client
+        .request(reqwest::Method::from_bytes(b"BREW").unwrap(), app.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let metrics = app.get("/metrics", None).await.text().await.unwrap();
+    assert!(
+        metrics.contains(r#"method="OTHER""#) && !metrics.contains("BREW"),
+        "odd methods share one label"
+    );
+}
+
+async fn responses_are_not_cached(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let res = app
+        .post_json(
+            "/api/v1/auth/register",
+            &json!({"username": "otto", "password": crate::helpers::PASSWORD}),
+            None,
+        )
+        .await;
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let res = app.login("otto", crate::helpers::PASSWORD).await;
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let res = app.get("/.well-known/jwks.json", None).await;
+    assert!(res.headers()["cache-control"].to_str().unwrap().contains("max-age"));
 }

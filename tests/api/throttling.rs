@@ -8,6 +8,7 @@ use crate::on_both_backends;
 
 on_both_backends!(
     accounts_lock_after_repeated_failures,
+    concurrent_guesses_cannot_outrun_the_lock,
     ip_budget_answers_429,
     forwarded_for_needs_a_trusted_proxy
 );
@@ -104,4 +105,27 @@ async fn forwarded_for_needs_a_trusted_proxy(backend: Backend) {
             .unwrap();
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     }
+}
+
+async fn concurrent_guesses_cannot_outrun_the_lock(backend: Backend) {
+    let app = TestApp::spawn_with(backend, Options::default().arg("--login-max-failures", "3")).await;
+    let user_id = app.register("walt").await.user_id.unwrap();
+    let guesses = (0..20).map(|i| {
+        let (client, url) = (app.client.clone(), app.url("/api/v1/auth/login"));
+        tokio::spawn(async move {
+            let body = json!({"username": "walt", "password": format!("wrong guess number {i}")});
+            client.post(url).json(&body).send().await.unwrap().status()
+        })
+    });
+    for guess in guesses.collect::<Vec<_>>() {
+        assert_eq!(guess.await.unwrap(), StatusCode::UNAUTHORIZED);
+    }
+    // Only the three allowed attempts were ever checked; the rest met a locked door.
+    let counted: i64 = sqlx::query_scalar("SELECT failed_logins FROM users WHERE id = $1")
+        .bind(&user_id)
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(counted, 3);
+    assert_eq!(app.login("walt", PASSWORD).await.status(), StatusCode::UNAUTHORIZED);
 }
