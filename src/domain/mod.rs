@@ -1,4 +1,5 @@
 //! Pure types and validation rules: no I/O, no framework.
 
 pub mod account;
+pub mod filter;
 pub mod password_policy;
