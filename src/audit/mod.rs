@@ -8,7 +8,9 @@ use sqlx::any::AnyRow;
 
 use crate::clock::Timestamp;
 use crate::http::error::ApiResult;
-use crate::http::paging::{Page, Paging};
+use crate::domain::filter::{Field, FieldType, Schema, SqlValue};
+use crate::http::listing::{ListSql, Listing};
+use crate::http::paging::Page;
 use crate::store::Db;
 
 /// What happened. The names are the stable `action` strings of the API.
@@ -124,22 +126,34 @@ fn entry(row: &AnyRow) -> Result<AuditEntry, sqlx::Error> {
     })
 }
 
-/// Newest first.
-pub async fn list(db: &Db, paging: Paging) -> ApiResult<Page<AuditEntry>> {
-    let rows = sqlx::query(
-        "SELECT id, at, action, actor_id, target_id, ip, details FROM audit_log
-         ORDER BY at DESC, id DESC LIMIT $1 OFFSET $2",
-    )
-    .bind(paging.count as i64)
-    .bind(paging.offset())
-    .fetch_all(&db.pool)
-    .await?;
-    let total = match paging.total {
-        true => Some(
-            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM audit_log").fetch_one(&db.pool).await? as u64,
-        ),
-        false => None,
+/// What the audit log can be filtered and sorted on.
+pub const FIELDS: &[Field] = &[
+    Field { name: "id", column: "id", ty: FieldType::Text },
+    Field { name: "at", column: "at", ty: FieldType::Timestamp },
+    Field { name: "action", column: "action", ty: FieldType::Text },
+    Field { name: "actor_id", column: "actor_id", ty: FieldType::Text },
+    Field { name: "target_id", column: "target_id", ty: FieldType::Text },
+    Field { name: "ip", column: "ip", ty: FieldType::Text },
+];
+pub const SCHEMA: Schema = Schema { fields: FIELDS };
+/// Newest first: ids are UUIDv7, so they sort by time.
+pub const DEFAULT_ORDER: &[(&str, bool)] = &[("id", true)];
+
+/// A page of events; with `after` (an event id, default order only), the events
+/// older than it (keyset paging, stable while new events arrive).
+pub async fn list(db: &Db, listing: &Listing, after: Option<&str>) -> ApiResult<Page<AuditEntry>> {
+    let (scope, scope_params) = match after {
+        Some(id) => ("id < $1", vec![SqlValue::Text(id.to_owned())]),
+        None => ("1 = 1", Vec::new()),
     };
+    let query = ListSql {
+        columns: "id, at, action, actor_id, target_id, ip, details",
+        from: "audit_log",
+        scope,
+        scope_params,
+        tiebreak: "id DESC",
+    };
+    let (rows, total) = query.fetch(db, listing).await?;
     let items = rows.iter().map(entry).collect::<Result<_, _>>()?;
-    Ok(paging.page_of(items, total))
+    Ok(listing.page_of(items, total))
 }

@@ -10,22 +10,36 @@ use crate::auth::permissions::Permission;
 use crate::auth::principal::Principal;
 use crate::http::error::{ApiResult, Problem};
 use crate::http::extract::Query;
-use crate::http::paging::{Page, PageQuery};
+use crate::http::error::ApiError;
+use crate::http::listing::ListQuery;
+use crate::http::paging::Page;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list_audit))
 }
 
 /// Security events, newest first (needs `audit:read`).
-#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(PageQuery),
+#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(ListQuery, AuditCursor),
     responses((status = 200, body = Page<AuditEntry>), (status = 400, body = Problem),
               (status = 401, body = Problem), (status = 403, body = Problem)),
     security(("bearer" = [])))]
 async fn list_audit(
     State(state): State<AppState>,
     principal: Principal,
-    Query(paging): Query<PageQuery>,
+    Query(list): Query<ListQuery>,
+    Query(cursor): Query<AuditCursor>,
 ) -> ApiResult<axum::Json<Page<AuditEntry>>> {
     principal.require(Permission::AuditRead)?;
-    Ok(axum::Json(super::list(&state.db, paging.validate()?).await?))
+    if cursor.after.is_some() && list.sort.is_some() {
+        return Err(ApiError::bad_request("invalid_query", "`after` pages the default newest-first order; drop `sort`"));
+    }
+    let listing = list.check(&super::SCHEMA, super::DEFAULT_ORDER)?;
+    Ok(axum::Json(super::list(&state.db, &listing, cursor.after.as_deref()).await?))
+}
+
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditCursor {
+    /// Keyset paging: the id of the last event seen; returns the events before it.
+    after: Option<String>,
 }

@@ -19,7 +19,8 @@ use crate::cluster::Invalidation;
 use crate::http::client_ip::ClientIp;
 use crate::http::error::{ApiError, ApiResult, Problem};
 use crate::http::extract::{Json, JsonOrForm, OptionalJson, Query};
-use crate::http::paging::{Page, PageQuery};
+use crate::http::listing::ListQuery;
+use crate::http::paging::Page;
 use crate::users::accounts::{self, AccountInput, Creation, Link};
 use crate::users::model::UserView;
 
@@ -281,20 +282,20 @@ impl SessionView {
 }
 
 /// The caller's open sessions, newest first.
-#[utoipa::path(get, path = "/api/v1/auth/sessions", tag = "auth", params(PageQuery),
+#[utoipa::path(get, path = "/api/v1/auth/sessions", tag = "auth", params(ListQuery),
     responses((status = 200, body = Page<SessionView>), (status = 400, body = Problem),
               (status = 401, body = Problem), (status = 403, body = Problem)),
     security(("bearer" = [])))]
 async fn list_sessions(
     State(state): State<AppState>,
     principal: Principal,
-    Query(paging): Query<PageQuery>,
+    Query(list): Query<ListQuery>,
 ) -> ApiResult<axum::Json<Page<SessionView>>> {
     let current = principal.session_id()?;
-    let paging = paging.validate()?;
-    let open = sessions::list_open(&state.db, &principal.user_id, state.clock.now()).await?;
-    let views = open.iter().map(|s| SessionView::new(s, current)).collect();
-    Ok(axum::Json(paging.slice(views)))
+    let listing = list.check(&sessions::SCHEMA, sessions::DEFAULT_ORDER)?;
+    let page = sessions::list_open(&state.db, &principal.user_id, state.clock.now(), &listing).await?;
+    let views = page.items.iter().map(|s| SessionView::new(s, current)).collect();
+    Ok(axum::Json(listing.page_of(views, page.total)))
 }
 
 /// End one of the caller's sessions (another user's session is 404).

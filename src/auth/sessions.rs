@@ -10,7 +10,10 @@ use sqlx::any::AnyRow;
 
 use super::refresh_token;
 use crate::clock::Timestamp;
+use crate::domain::filter::{Field, FieldType, Schema, SqlValue};
 use crate::http::error::ApiResult;
+use crate::http::listing::{ListSql, Listing};
+use crate::http::paging::Page;
 use crate::store::Db;
 
 pub const IDLE_LIFETIME: i64 = 7 * 24 * 3600;
@@ -136,16 +139,30 @@ pub async fn find(db: &Db, id: &str) -> ApiResult<Option<Session>> {
     Ok(row.as_ref().map(from_row).transpose()?)
 }
 
-/// The user's open sessions, newest first.
-pub async fn list_open(db: &Db, user_id: &str, now: Timestamp) -> ApiResult<Vec<Session>> {
-    let sql = concat!(
-        "SELECT ",
-        columns!(),
-        " FROM sessions WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 AND last_used_at > $3
-         ORDER BY created_at DESC, id DESC"
-    );
-    let rows = sqlx::query(sql).bind(user_id).bind(now).bind(now - IDLE_LIFETIME).fetch_all(&db.pool).await?;
-    Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+/// What session lists can be filtered and sorted on.
+pub const FIELDS: &[Field] = &[
+    Field { name: "id", column: "id", ty: FieldType::Text },
+    Field { name: "created_at", column: "created_at", ty: FieldType::Timestamp },
+    Field { name: "last_used_at", column: "last_used_at", ty: FieldType::Timestamp },
+    Field { name: "expires_at", column: "expires_at", ty: FieldType::Timestamp },
+    Field { name: "user_agent", column: "user_agent", ty: FieldType::Text },
+    Field { name: "ip", column: "ip", ty: FieldType::Text },
+];
+pub const SCHEMA: Schema = Schema { fields: FIELDS };
+pub const DEFAULT_ORDER: &[(&str, bool)] = &[("created_at", true)];
+
+/// A page of the user's open sessions.
+pub async fn list_open(db: &Db, user_id: &str, now: Timestamp, listing: &Listing) -> ApiResult<Page<Session>> {
+    let query = ListSql {
+        columns: columns!(),
+        from: "sessions",
+        scope: "user_id = $1 AND revoked_at IS NULL AND expires_at > $2 AND last_used_at > $3",
+        scope_params: vec![SqlValue::Text(user_id.to_owned()), SqlValue::Int(now), SqlValue::Int(now - IDLE_LIFETIME)],
+        tiebreak: "id DESC",
+    };
+    let (rows, total) = query.fetch(db, listing).await?;
+    let items = rows.iter().map(from_row).collect::<Result<_, _>>()?;
+    Ok(listing.page_of(items, total))
 }
 
 /// What presenting a refresh token led to.

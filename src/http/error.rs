@@ -25,6 +25,10 @@ impl FieldError {
 pub enum ApiError {
     #[error("{detail}")]
     BadRequest { code: &'static str, detail: String },
+    /// A `filter` or `sort` parameter that does not parse or check; `position` is
+    /// the 0-based character where the trouble is.
+    #[error("{detail}")]
+    InvalidFilter { code: &'static str, position: usize, detail: String },
     #[error("{0}")]
     Unauthorized(String),
     #[error("{0}")]
@@ -62,6 +66,9 @@ pub struct Problem {
     pub code: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<Vec<FieldError>>,
+    /// For `invalid_filter` / `invalid_sort`: the 0-based character position.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub position: Option<usize>,
 }
 
 impl ApiError {
@@ -84,7 +91,7 @@ impl ApiError {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::BadRequest { .. } | Self::InvalidFilter { .. } => StatusCode::BAD_REQUEST,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
@@ -102,7 +109,7 @@ impl ApiError {
 
     pub fn code(&self) -> &'static str {
         match self {
-            Self::BadRequest { code, .. } | Self::Conflict { code, .. } => code,
+            Self::BadRequest { code, .. } | Self::Conflict { code, .. } | Self::InvalidFilter { code, .. } => code,
             Self::Unauthorized(_) => "unauthenticated",
             Self::Forbidden(_) => "forbidden",
             Self::NotFound => "not_found",
@@ -136,6 +143,10 @@ impl ApiError {
             detail,
             code: self.code().into(),
             errors,
+            position: match self {
+                Self::InvalidFilter { position, .. } => Some(*position),
+                _ => None,
+            },
         }
     }
 }
@@ -150,6 +161,7 @@ pub fn problem_response(status: StatusCode, code: &str, detail: &str) -> Respons
         detail: detail.into(),
         code: code.into(),
         errors: None,
+        position: None,
     };
     render(status, &problem)
 }

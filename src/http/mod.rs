@@ -3,6 +3,7 @@
 pub mod client_ip;
 pub mod error;
 pub mod extract;
+pub mod listing;
 pub mod middleware;
 pub mod ops;
 pub mod paging;

@@ -21,7 +21,8 @@ use crate::cluster::Invalidation;
 use crate::http::client_ip::ClientIp;
 use crate::http::error::{ApiError, ApiResult, Problem};
 use crate::http::extract::{Json, Query};
-use crate::http::paging::{Page, PageQuery};
+use crate::http::listing::ListQuery;
+use crate::http::paging::Page;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(create_token, list_tokens)).routes(routes!(delete_token))
@@ -154,7 +155,7 @@ pub struct TokenListQuery {
 }
 
 /// Your live API tokens, newest first (secrets are never shown again).
-#[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens", params(TokenListQuery, PageQuery),
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens", params(TokenListQuery, ListQuery),
     responses((status = 200, body = Page<TokenView>), (status = 400, body = Problem),
               (status = 401, body = Problem), (status = 403, body = Problem)),
     security(("bearer" = [])))]
@@ -162,9 +163,9 @@ async fn list_tokens(
     State(state): State<AppState>,
     principal: Principal,
     Query(query): Query<TokenListQuery>,
-    Query(paging): Query<PageQuery>,
+    Query(list): Query<ListQuery>,
 ) -> ApiResult<axum::Json<Page<TokenView>>> {
-    let paging = paging.validate()?;
+    let listing = list.check(&store::SCHEMA, store::DEFAULT_ORDER)?;
     let user_id = match query.user_id.as_deref() {
         Some(id) if id != principal.user_id => {
             principal.require(Permission::UsersAdmin)?;
@@ -172,9 +173,9 @@ async fn list_tokens(
         }
         _ => principal.user_id.as_str(),
     };
-    let page = store::list_of(&state.db, user_id, paging).await?;
+    let page = store::list_of(&state.db, user_id, &listing).await?;
     let items = page.items.into_iter().map(|t| TokenView::new(t, None)).collect();
-    Ok(axum::Json(paging.page_of(items, page.total)))
+    Ok(axum::Json(listing.page_of(items, page.total)))
 }
 
 /// Revoke an API token; it stops working on the next request.

@@ -5,7 +5,9 @@ use sqlx::any::AnyRow;
 
 use crate::clock::Timestamp;
 use crate::http::error::ApiResult;
-use crate::http::paging::{Page, Paging};
+use crate::domain::filter::{Field, FieldType, Schema, SqlValue};
+use crate::http::listing::{ListSql, Listing};
+use crate::http::paging::Page;
 use crate::store::Db;
 
 #[derive(Debug, Clone)]
@@ -69,31 +71,30 @@ pub async fn insert(db: &Db, new: NewToken<'_>, now: Timestamp) -> ApiResult<Api
     })
 }
 
-/// The live (unrevoked) tokens of `user_id`, newest first.
-pub async fn list_of(db: &Db, user_id: &str, paging: Paging) -> ApiResult<Page<ApiToken>> {
-    let rows = sqlx::query(
-        "SELECT id, user_id, name, scopes, created_at, expires_at, last_used_at FROM api_tokens
-         WHERE user_id = $1 AND revoked_at IS NULL ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3",
-    )
-    .bind(user_id)
-    .bind(paging.count as i64)
-    .bind(paging.offset())
-    .fetch_all(&db.pool)
-    .await?;
-    let total = match paging.total {
-        true => {
-            let count: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM api_tokens WHERE user_id = $1 AND revoked_at IS NULL",
-            )
-            .bind(user_id)
-            .fetch_one(&db.pool)
-            .await?;
-            Some(count as u64)
-        }
-        false => None,
+/// What token lists can be filtered and sorted on.
+pub const FIELDS: &[Field] = &[
+    Field { name: "id", column: "id", ty: FieldType::Text },
+    Field { name: "name", column: "name", ty: FieldType::Text },
+    Field { name: "scopes", column: "scopes", ty: FieldType::Text },
+    Field { name: "created_at", column: "created_at", ty: FieldType::Timestamp },
+    Field { name: "expires_at", column: "expires_at", ty: FieldType::Timestamp },
+    Field { name: "last_used_at", column: "last_used_at", ty: FieldType::Timestamp },
+];
+pub const SCHEMA: Schema = Schema { fields: FIELDS };
+pub const DEFAULT_ORDER: &[(&str, bool)] = &[("created_at", true)];
+
+/// The live (unrevoked) tokens of `user_id`.
+pub async fn list_of(db: &Db, user_id: &str, listing: &Listing) -> ApiResult<Page<ApiToken>> {
+    let query = ListSql {
+        columns: "id, user_id, name, scopes, created_at, expires_at, last_used_at",
+        from: "api_tokens",
+        scope: "user_id = $1 AND revoked_at IS NULL",
+        scope_params: vec![SqlValue::Text(user_id.to_owned())],
+        tiebreak: "id DESC",
     };
+    let (rows, total) = query.fetch(db, listing).await?;
     let items = rows.iter().map(from_row).collect::<Result<_, _>>()?;
-    Ok(paging.page_of(items, total))
+    Ok(listing.page_of(items, total))
 }
 
 /// Revokes token `id` if it belongs to `owner` (any owner when `None`); returns the

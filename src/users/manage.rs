@@ -17,7 +17,7 @@ use super::accounts::{self, AccountInput, Creation};
 use super::lifecycle;
 use super::me::{MePatch, nullable};
 use super::model::{User, UserView};
-use super::store::{self, UserListQuery};
+use super::store;
 use crate::app::AppState;
 use crate::audit::{Action, Event};
 use crate::auth::permissions::{PLAIN_ROLES, Permission};
@@ -27,7 +27,8 @@ use crate::domain::account::parse_json_object;
 use crate::http::client_ip::ClientIp;
 use crate::http::error::{ApiError, ApiResult, Problem};
 use crate::http::extract::{Json, Query};
-use crate::http::paging::{Page, PageQuery};
+use crate::http::listing::ListQuery;
+use crate::http::paging::Page;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -70,43 +71,13 @@ fn check_roles(state: &AppState, roles: &[String]) -> ApiResult<()> {
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct UserListParams {
-    /// Comma-separated fields, `-` for descending: `username`, `email`, `name`, `created_at`, `updated_at`.
-    sort: Option<String>,
     /// Administrators only: include expired users.
     #[serde(default)]
     include_expired: bool,
 }
 
-fn sort_columns(sort: Option<&str>) -> ApiResult<Vec<(&'static str, bool)>> {
-    let Some(sort) = sort.filter(|s| !s.is_empty()) else { return Ok(vec![("created_at", false)]) };
-    sort.split(',')
-        .map(|field| {
-            let (name, desc) = match field.trim().strip_prefix('-') {
-                Some(name) => (name, true),
-                None => (field.trim(), false),
-            };
-            let column = match name {
-                "username" => "username_key",
-                "email" => "email_key",
-                "name" => "name",
-                "created_at" => "created_at",
-                "updated_at" => "updated_at",
-                other => {
-                    return Err(ApiError::bad_request(
-                        "invalid_sort",
-                        format!(
-                            "cannot sort by `{other}`; use username, email, name, created_at or updated_at"
-                        ),
-                    ));
-                }
-            };
-            Ok((column, desc))
-        })
-        .collect()
-}
-
 /// Users the caller manages (`users:read`): managers see plain users, admins everyone.
-#[utoipa::path(get, path = "/api/v1/users", tag = "users", params(UserListParams, PageQuery),
+#[utoipa::path(get, path = "/api/v1/users", tag = "users", params(UserListParams, ListQuery),
     responses((status = 200, body = Page<UserView>), (status = 400, body = Problem),
               (status = 401, body = Problem), (status = 403, body = Problem)),
     security(("bearer" = [])))]
@@ -114,25 +85,17 @@ async fn list_users(
     State(state): State<AppState>,
     principal: Principal,
     Query(params): Query<UserListParams>,
-    Query(paging): Query<PageQuery>,
+    Query(list): Query<ListQuery>,
 ) -> ApiResult<axum::Json<Page<UserView>>> {
     principal.require(Permission::UsersRead)?;
-    let paging = paging.validate()?;
+    let listing = list.check(&store::SCHEMA, store::DEFAULT_ORDER)?;
     let admin = principal.can(Permission::UsersAdmin);
     if params.include_expired && !admin {
         return Err(ApiError::Forbidden("only administrators see expired users".into()));
     }
-    let order = sort_columns(params.sort.as_deref())?;
-    let query = UserListQuery {
-        include_expired: params.include_expired,
-        only_roles: (!admin).then_some(&PLAIN_ROLES[..]),
-        order: &order,
-        limit: paging.count as i64,
-        offset: paging.offset(),
-        count_total: paging.total,
-    };
-    let (users, total) = store::list(&state.db, &query).await?;
-    Ok(axum::Json(paging.page_of(users.iter().map(UserView::from).collect(), total)))
+    let only_roles = (!admin).then_some(&PLAIN_ROLES[..]);
+    let (users, total) = store::list(&state.db, params.include_expired, only_roles, &listing).await?;
+    Ok(axum::Json(listing.page_of(users.iter().map(UserView::from).collect(), total)))
 }
 
 #[derive(Deserialize, ToSchema)]

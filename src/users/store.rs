@@ -6,6 +6,8 @@ use sqlx::{Any, Row, Transaction};
 use super::model::User;
 use crate::clock::Timestamp;
 use crate::domain::account::{Email, Username};
+use crate::domain::filter::{Field, FieldType, Schema, SqlValue};
+use crate::http::listing::{ListSql, Listing};
 use crate::http::error::{ApiError, ApiResult};
 use crate::store::{Db, is_unique_violation};
 
@@ -306,63 +308,40 @@ pub async fn other_admins(db: &Db, user_id: &str) -> ApiResult<i64> {
     .await?)
 }
 
-/// Which users a list shows.
-pub struct UserListQuery<'a> {
-    pub include_expired: bool,
-    /// Only users all of whose roles are among these (managers see plain users).
-    pub only_roles: Option<&'a [&'a str]>,
-    /// Column and direction pairs, from an allow-list.
-    pub order: &'a [(&'static str, bool)],
-    pub limit: i64,
-    pub offset: i64,
-    pub count_total: bool,
-}
+/// What user lists can be filtered and sorted on.
+pub const FIELDS: &[Field] = &[
+    Field { name: "id", column: "id", ty: FieldType::Text },
+    Field { name: "username", column: "username", ty: FieldType::Text },
+    Field { name: "email", column: "email", ty: FieldType::Text },
+    Field { name: "name", column: "name", ty: FieldType::Text },
+    Field { name: "created_at", column: "created_at", ty: FieldType::Timestamp },
+    Field { name: "updated_at", column: "updated_at", ty: FieldType::Timestamp },
+    Field { name: "expired_at", column: "expired_at", ty: FieldType::Timestamp },
+];
+pub const SCHEMA: Schema = Schema { fields: FIELDS };
+pub const DEFAULT_ORDER: &[(&str, bool)] = &[("created_at", false)];
 
-pub async fn list(db: &Db, query: &UserListQuery<'_>) -> ApiResult<(Vec<User>, Option<u64>)> {
+/// A page of users; `only_roles` keeps users all of whose roles are among them.
+pub async fn list(
+    db: &Db,
+    include_expired: bool,
+    only_roles: Option<&[&str]>,
+    listing: &Listing,
+) -> ApiResult<(Vec<User>, Option<u64>)> {
     // Only fixed fragments and placeholders are pasted: every value is bound.
-    let mut conditions = vec!["1 = 1".to_owned()];
-    if !query.include_expired {
-        conditions.push("expired_at IS NULL".into());
-    }
-    let only_roles = query.only_roles.unwrap_or_default();
-    if query.only_roles.is_some() {
-        let placeholders: Vec<String> = (1..=only_roles.len()).map(|i| format!("${i}")).collect();
-        conditions.push(format!(
+    let mut scope = vec![if include_expired { "1 = 1".to_owned() } else { "expired_at IS NULL".to_owned() }];
+    let mut params = Vec::new();
+    if let Some(roles) = only_roles {
+        let placeholders: Vec<String> = (1..=roles.len()).map(|i| format!("${i}")).collect();
+        scope.push(format!(
             "NOT EXISTS (SELECT 1 FROM user_roles r WHERE r.user_id = users.id AND r.role NOT IN ({}))",
             placeholders.join(", ")
         ));
+        params.extend(roles.iter().map(|r| SqlValue::Text((*r).to_owned())));
     }
-    let condition = conditions.join(" AND ");
-    let mut order: Vec<String> = query
-        .order
-        .iter()
-        .map(|(column, desc)| format!("{column} {}", if *desc { "DESC" } else { "ASC" }))
-        .collect();
-    order.push("id ASC".into());
-    let n = only_roles.len();
-    let sql = format!(
-        "SELECT {} FROM users WHERE {condition} ORDER BY {} LIMIT ${} OFFSET ${}",
-        columns!(),
-        order.join(", "),
-        n + 1,
-        n + 2
-    );
-    let mut select = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for role in only_roles {
-        select = select.bind(*role);
-    }
-    let rows = select.bind(query.limit).bind(query.offset).fetch_all(&db.pool).await?;
-    let total = if query.count_total {
-        let mut count = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(format!(
-            "SELECT COUNT(*) FROM users WHERE {condition}"
-        )));
-        for role in only_roles {
-            count = count.bind(*role);
-        }
-        Some(count.fetch_one(&db.pool).await? as u64)
-    } else {
-        None
-    };
+    let scope = scope.join(" AND ");
+    let query = ListSql { columns: columns!(), from: "users", scope: &scope, scope_params: params, tiebreak: "id ASC" };
+    let (rows, total) = query.fetch(db, listing).await?;
     let ids: Vec<String> = rows.iter().map(|r| r.try_get("id")).collect::<Result<_, _>>()?;
     let mut roles = roles_of_many(db, &ids).await?;
     let users = rows

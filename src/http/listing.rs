@@ -1,0 +1,144 @@
+//! What every list endpoint takes — `filter`, `sort`, `page`, `count`, `total` — and
+//! the one query that serves a page of any list.
+
+use serde::Deserialize;
+use sqlx::any::AnyRow;
+use utoipa::IntoParams;
+
+use super::error::{ApiError, ApiResult};
+use super::paging::{MAX_COUNT, Page};
+use crate::domain::filter::{self, Schema, SqlValue, Typed};
+use crate::store::Db;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// A filter expression (SPEC §5), e.g. `(date eq '2016-05-01') and (distance gt 20)`.
+    pub filter: Option<String>,
+    /// Comma-separated fields, `-` for descending, e.g. `-date,distance`.
+    pub sort: Option<String>,
+    /// 0-based page index.
+    #[serde(default)]
+    pub page: u64,
+    /// Items per page, 1 to 1000 (default 10).
+    #[serde(default = "default_count")]
+    pub count: u64,
+    /// Whether to count all matching items (default true).
+    #[serde(default = "default_total")]
+    pub total: bool,
+}
+
+fn default_count() -> u64 {
+    10
+}
+
+fn default_total() -> bool {
+    true
+}
+
+/// A checked list request.
+#[derive(Debug, Clone)]
+pub struct Listing {
+    pub page: u64,
+    pub count: u64,
+    pub total: bool,
+    pub filter: Option<Typed>,
+    /// `(column, descending)`, most significant first.
+    pub order: Vec<(&'static str, bool)>,
+}
+
+impl ListQuery {
+    /// Checks paging, the filter and the sort against `schema`; `default_order` applies
+    /// when no sort is given.
+    pub fn check(self, schema: &Schema, default_order: &[(&'static str, bool)]) -> ApiResult<Listing> {
+        if !(1..=MAX_COUNT).contains(&self.count) {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                format!("query parameter `count` must be between 1 and {MAX_COUNT}"),
+            ));
+        }
+        if self.page.checked_mul(self.count).is_none_or(|offset| offset > i64::MAX as u64) {
+            return Err(ApiError::bad_request("invalid_query", "query parameter `page` is too large"));
+        }
+        let filter = match self.filter.as_deref() {
+            Some(text) if !text.trim().is_empty() => Some(filter::prepare(text, schema).map_err(|e| {
+                ApiError::InvalidFilter { code: "invalid_filter", position: e.position, detail: e.message }
+            })?),
+            _ => None,
+        };
+        let order = match self.sort.as_deref() {
+            Some(sort) if !sort.trim().is_empty() => filter::order_by(sort, schema).map_err(|e| {
+                ApiError::InvalidFilter { code: "invalid_sort", position: e.position, detail: e.message }
+            })?,
+            _ => default_order.to_vec(),
+        };
+        Ok(Listing { page: self.page, count: self.count, total: self.total, filter, order })
+    }
+}
+
+/// Binds `values` in order.
+pub fn bind_all<'q>(
+    mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    values: &[SqlValue],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    for value in values {
+        query = match value {
+            SqlValue::Int(n) => query.bind(*n),
+            SqlValue::Real(f) => query.bind(*f),
+            SqlValue::Text(s) => query.bind(s.clone()),
+        };
+    }
+    query
+}
+
+/// One page of `SELECT {columns} FROM {from} WHERE {scope} [AND filter]`, ordered by
+/// the listing's order and then `{tiebreak}`. `scope` is the endpoint's own fixed
+/// condition, using `$1..` for `scope_params`; nothing else is pasted.
+pub struct ListSql<'a> {
+    pub columns: &'a str,
+    pub from: &'a str,
+    pub scope: &'a str,
+    pub scope_params: Vec<SqlValue>,
+    pub tiebreak: &'a str,
+}
+
+impl ListSql<'_> {
+    pub async fn fetch(self, db: &Db, listing: &Listing) -> ApiResult<(Vec<AnyRow>, Option<u64>)> {
+        let mut params = self.scope_params;
+        let mut condition = format!("({})", self.scope);
+        if let Some(filter) = &listing.filter {
+            let compiled = filter::compile(filter, db.backend, params.len() + 1);
+            condition = format!("{condition} AND {}", compiled.sql);
+            params.extend(compiled.params);
+        }
+        let mut order: Vec<String> =
+            listing.order.iter().map(|(column, desc)| format!("{column} {}", if *desc { "DESC" } else { "ASC" })).collect();
+        order.push(self.tiebreak.to_owned());
+        let sql = format!(
+            "SELECT {} FROM {} WHERE {condition} ORDER BY {} LIMIT {} OFFSET {}",
+            self.columns,
+            self.from,
+            order.join(", "),
+            listing.count,
+            listing.page * listing.count
+        );
+        let rows = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &params).fetch_all(&db.pool).await?;
+        let total = if listing.total {
+            let sql = format!("SELECT COUNT(*) FROM {} WHERE {condition}", self.from);
+            let count: i64 = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &params)
+                .fetch_one(&db.pool)
+                .await
+                .and_then(|row| sqlx::Row::try_get(&row, 0))?;
+            Some(count as u64)
+        } else {
+            None
+        };
+        Ok((rows, total))
+    }
+}
+
+impl Listing {
+    pub fn page_of<T>(&self, items: Vec<T>, total: Option<u64>) -> Page<T> {
+        Page { items, page: self.page, count: self.count, total }
+    }
+}
