@@ -9,6 +9,7 @@ mod accounts;
 mod cli;
 mod cluster;
 mod external;
+mod filter_properties;
 mod forged_tokens;
 mod http_conventions;
 mod management;

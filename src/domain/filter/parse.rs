@@ -401,3 +401,54 @@ mod tests {
         assert!(parse(&vec!["a eq 1"; 64].join(" or ")).is_ok());
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+
+    use super::parse;
+
+    /// Pieces of the language, glued at random: near-misses reach deeper than noise.
+    fn fragments() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            Just("(".to_owned()),
+            Just(")".to_owned()),
+            Just(",".to_owned()),
+            Just(" and ".to_owned()),
+            Just(" OR ".to_owned()),
+            Just("not ".to_owned()),
+            Just(" in ".to_owned()),
+            Just(" eq ".to_owned()),
+            Just(" gt ".to_owned()),
+            Just(" like ".to_owned()),
+            Just("'".to_owned()),
+            Just("''".to_owned()),
+            Just("null".to_owned()),
+            Just("weather.code".to_owned()),
+            "[a-z_.]{1,6}",
+            "-?[0-9]{1,25}(\\.[0-9]{0,3})?(e[+-]?[0-9]{1,4})?",
+            "'[^']{0,5}'",
+            "\\PC{1,3}",
+        ];
+        prop::collection::vec(piece, 0..40).prop_map(|parts| parts.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn arbitrary_text_never_panics(text in "\\PC{0,300}") {
+            if let Err(e) = parse(&text) {
+                prop_assert!(e.position <= text.chars().count());
+            }
+        }
+
+        #[test]
+        fn language_like_text_never_panics(text in fragments()) {
+            if let Err(e) = parse(&text) {
+                prop_assert!(e.position <= text.chars().count().max(super::MAX_LENGTH));
+                prop_assert!(!e.message.is_empty());
+            }
+        }
+    }
+}
