@@ -20,6 +20,7 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::runs::weather::OpenMeteo;
 use crate::store::{Backend, Db};
 
 /// Everything a request handler may need; one per server.
@@ -37,6 +38,7 @@ pub struct App {
     pub cluster: Cluster,
     pub limiter: IpLimiter,
     pub metrics: Metrics,
+    pub weather: OpenMeteo,
     /// Background work that lives as long as the server.
     tasks: Vec<JoinHandle<()>>,
 }
@@ -78,6 +80,11 @@ impl AppState {
         let tokens = AccessTokens::new(keys.clone(), clock.clone(), config.issuer(), config.access_token_ttl);
         let gate = Arc::new(SessionGate::new(db.clone(), clock.clone(), cluster.clone(), roles.clone()));
         let limiter = IpLimiter::new(config.auth_rate_per_minute, clock.clone(), &cluster);
+        let weather = OpenMeteo::new(
+            config.weather_archive_url.clone(),
+            config.weather_forecast_url.clone(),
+            Duration::from_millis(config.weather_timeout_ms),
+        )?;
         let mut tasks = Vec::new();
         let listener_gate = gate.clone();
         tasks.extend(cluster.spawn_listener(Arc::new(move |event| listener_gate.apply(&event))));
@@ -104,6 +111,7 @@ impl AppState {
             cluster,
             limiter,
             metrics: Metrics::default(),
+            weather,
             tasks,
         })))
     }
@@ -138,7 +146,9 @@ impl Application {
 
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let router = crate::http::router::build(self.state.clone())?;
+        let weather = tokio::spawn(weather_worker(self.state.clone()));
         crate::http::server::serve(self.listener, router, shutdown).await;
+        weather.abort();
         Ok(())
     }
 
@@ -151,6 +161,17 @@ impl Application {
             );
         }
         self.run_until(shutdown_signal()).await
+    }
+}
+
+/// Works the weather queue while the server runs (every node does; jobs are leased).
+async fn weather_worker(state: AppState) {
+    let mut every = tokio::time::interval(Duration::from_secs(15));
+    loop {
+        every.tick().await;
+        if let Err(err) = crate::runs::weather_jobs::process_due(&state).await {
+            tracing::warn!(error = %err, "weather queue pass failed");
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use crate::app::Application;
+use crate::app::{AppState, Application};
 use crate::auth::password::PasswordHasherPool;
 use crate::auth::permissions::RoleBook;
 use crate::clock::{Clock, SystemClock};
@@ -39,6 +39,22 @@ pub enum Command {
     User {
         #[command(subcommand)]
         action: UserCommand,
+    },
+    /// Import data from files.
+    Import {
+        #[command(subcommand)]
+        what: ImportCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImportCommand {
+    /// Import runs from a CSV file (`date,location,distance,time`) for a user: all
+    /// rows or none.
+    Runs {
+        #[arg(long)]
+        user: String,
+        file: PathBuf,
     },
 }
 
@@ -121,6 +137,34 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User { action: UserCommand::Create { username, roles, email } } => {
             create_user(&cli.config, &username, &roles, email.as_deref()).await
         }
+        Command::Import { what: ImportCommand::Runs { user, file } } => {
+            import_runs(cli.config, &user, &file).await
+        }
+    }
+}
+
+async fn import_runs(config: Config, username: &str, file: &std::path::Path) -> anyhow::Result<()> {
+    let text =
+        std::fs::read_to_string(file).map_err(|e| anyhow::anyhow!("reading {}: {e}", file.display()))?;
+    let state = AppState::new(config, std::sync::Arc::new(SystemClock)).await?;
+    let user = crate::users::store::find_by_login(&state.db, username)
+        .await
+        .map_err(explain)?
+        .filter(|u| u.expired_at.is_none())
+        .ok_or_else(|| anyhow::anyhow!("no active user `{username}`"))?;
+    let imported = crate::runs::import::import(&state, &user.id, &text).await.map_err(explain)?;
+    println!("imported {imported} runs for {}; their weather is fetched by the server", user.username);
+    Ok(())
+}
+
+/// An API error as a line for the terminal.
+fn explain(err: ApiError) -> anyhow::Error {
+    match err {
+        ApiError::Validation(errors) => {
+            let problems: Vec<String> = errors.iter().map(|e| format!("{} {}", e.field, e.message)).collect();
+            anyhow::anyhow!("{}", problems.join("; "))
+        }
+        other => anyhow::anyhow!("{other}"),
     }
 }
 

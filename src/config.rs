@@ -94,6 +94,34 @@ pub struct Config {
     #[arg(long, env = "HALLPASS_FIREBASE_PROJECT_ID", global = true)]
     pub firebase_project_id: Option<String>,
 
+    /// Open-Meteo archive endpoint (past dates).
+    #[arg(
+        long,
+        env = "HALLPASS_WEATHER_ARCHIVE_URL",
+        default_value = "https://archive-api.open-meteo.com/v1/archive",
+        global = true
+    )]
+    pub weather_archive_url: String,
+
+    /// Open-Meteo forecast endpoint (recent and future dates).
+    #[arg(
+        long,
+        env = "HALLPASS_WEATHER_FORECAST_URL",
+        default_value = "https://api.open-meteo.com/v1/forecast",
+        global = true
+    )]
+    pub weather_forecast_url: String,
+
+    /// How long a weather lookup may take, in milliseconds.
+    #[arg(long, env = "HALLPASS_WEATHER_TIMEOUT_MS", default_value_t = 3000,
+          value_parser = clap::value_parser!(u64).range(50..=60_000), global = true)]
+    pub weather_timeout_ms: u64,
+
+    /// Refuse runs whose weather cannot be fetched right away (503), as seed 002 did;
+    /// otherwise they are stored as `pending` and retried in the background.
+    #[arg(long, env = "HALLPASS_WEATHER_REQUIRED", default_value_t = false, action = clap::ArgAction::Set, global = true)]
+    pub weather_required: bool,
+
     /// Extra roles (name → permissions), from the `[roles]` table of `hallpass.toml`.
     #[arg(skip)]
     pub roles: Vec<(String, Vec<String>)>,

@@ -14,6 +14,7 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod metrics;
+pub mod runs;
 pub mod store;
 pub mod tokens;
 pub mod users;

@@ -8,9 +8,9 @@ use super::AuditEntry;
 use crate::app::AppState;
 use crate::auth::permissions::Permission;
 use crate::auth::principal::Principal;
+use crate::http::error::ApiError;
 use crate::http::error::{ApiResult, Problem};
 use crate::http::extract::Query;
-use crate::http::error::ApiError;
 use crate::http::listing::ListQuery;
 use crate::http::paging::Page;
 
@@ -31,7 +31,10 @@ async fn list_audit(
 ) -> ApiResult<axum::Json<Page<AuditEntry>>> {
     principal.require(Permission::AuditRead)?;
     if cursor.after.is_some() && list.sort.is_some() {
-        return Err(ApiError::bad_request("invalid_query", "`after` pages the default newest-first order; drop `sort`"));
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "`after` pages the default newest-first order; drop `sort`",
+        ));
     }
     let listing = list.check(&super::SCHEMA, super::DEFAULT_ORDER)?;
     Ok(axum::Json(super::list(&state.db, &listing, cursor.after.as_deref()).await?))

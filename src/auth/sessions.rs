@@ -152,12 +152,21 @@ pub const SCHEMA: Schema = Schema { fields: FIELDS };
 pub const DEFAULT_ORDER: &[(&str, bool)] = &[("created_at", true)];
 
 /// A page of the user's open sessions.
-pub async fn list_open(db: &Db, user_id: &str, now: Timestamp, listing: &Listing) -> ApiResult<Page<Session>> {
+pub async fn list_open(
+    db: &Db,
+    user_id: &str,
+    now: Timestamp,
+    listing: &Listing,
+) -> ApiResult<Page<Session>> {
     let query = ListSql {
         columns: columns!(),
         from: "sessions",
         scope: "user_id = $1 AND revoked_at IS NULL AND expires_at > $2 AND last_used_at > $3",
-        scope_params: vec![SqlValue::Text(user_id.to_owned()), SqlValue::Int(now), SqlValue::Int(now - IDLE_LIFETIME)],
+        scope_params: vec![
+            SqlValue::Text(user_id.to_owned()),
+            SqlValue::Int(now),
+            SqlValue::Int(now - IDLE_LIFETIME),
+        ],
         tiebreak: "id DESC",
     };
     let (rows, total) = query.fetch(db, listing).await?;

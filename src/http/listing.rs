@@ -111,8 +111,11 @@ impl ListSql<'_> {
             condition = format!("{condition} AND {}", compiled.sql);
             params.extend(compiled.params);
         }
-        let mut order: Vec<String> =
-            listing.order.iter().map(|(column, desc)| format!("{column} {}", if *desc { "DESC" } else { "ASC" })).collect();
+        let mut order: Vec<String> = listing
+            .order
+            .iter()
+            .map(|(column, desc)| format!("{column} {}", if *desc { "DESC" } else { "ASC" }))
+            .collect();
         order.push(self.tiebreak.to_owned());
         let sql = format!(
             "SELECT {} FROM {} WHERE {condition} ORDER BY {} LIMIT {} OFFSET {}",

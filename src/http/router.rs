@@ -30,7 +30,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 #[openapi(
     info(title = "Hallpass", description = "Accounts, sessions and tokens for your app."),
     modifiers(&BearerAuth),
-    tags((name = "auth"), (name = "users"), (name = "tokens"), (name = "audit"), (name = "ops"))
+    tags((name = "auth"), (name = "users"), (name = "tokens"), (name = "audit"), (name = "runs"), (name = "ops"))
 )]
 struct ApiDoc;
 
@@ -57,6 +57,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(crate::users::manage::router())
         .merge(crate::tokens::routes::router())
         .merge(crate::audit::routes::router())
+        .merge(crate::runs::routes::router())
         .split_for_parts()
 }
 

@@ -95,3 +95,28 @@ fn pool_options(max: u32) -> AnyPoolOptions {
 pub fn is_unique_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
 }
+
+/// A nullable `f64` parameter. sqlx 0.9's `Any` driver sends a NULL `f64` to
+/// PostgreSQL typed `float4`, and a cached statement first run with NULL then fails
+/// ("incorrect binary data format") once real values come; NULLs bound through
+/// `f32`'s type reach PostgreSQL as `float8`, matching the values.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Double(pub Option<f64>);
+
+impl sqlx::Type<sqlx::Any> for Double {
+    fn type_info() -> sqlx::any::AnyTypeInfo {
+        <f64 as sqlx::Type<sqlx::Any>>::type_info()
+    }
+}
+
+impl<'q> sqlx::Encode<'q, sqlx::Any> for Double {
+    fn encode_by_ref(
+        &self,
+        buf: &mut <sqlx::Any as sqlx::Database>::ArgumentBuffer,
+    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        match self.0 {
+            Some(value) => <f64 as sqlx::Encode<'q, sqlx::Any>>::encode_by_ref(&value, buf),
+            None => <Option<f32> as sqlx::Encode<'q, sqlx::Any>>::encode_by_ref(&None, buf),
+        }
+    }
+}

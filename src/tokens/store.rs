@@ -4,8 +4,8 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::clock::Timestamp;
-use crate::http::error::ApiResult;
 use crate::domain::filter::{Field, FieldType, Schema, SqlValue};
+use crate::http::error::ApiResult;
 use crate::http::listing::{ListSql, Listing};
 use crate::http::paging::Page;
 use crate::store::Db;

@@ -7,8 +7,8 @@ use super::model::User;
 use crate::clock::Timestamp;
 use crate::domain::account::{Email, Username};
 use crate::domain::filter::{Field, FieldType, Schema, SqlValue};
-use crate::http::listing::{ListSql, Listing};
 use crate::http::error::{ApiError, ApiResult};
+use crate::http::listing::{ListSql, Listing};
 use crate::store::{Db, is_unique_violation};
 
 macro_rules! columns {
@@ -340,7 +340,13 @@ pub async fn list(
         params.extend(roles.iter().map(|r| SqlValue::Text((*r).to_owned())));
     }
     let scope = scope.join(" AND ");
-    let query = ListSql { columns: columns!(), from: "users", scope: &scope, scope_params: params, tiebreak: "id ASC" };
+    let query = ListSql {
+        columns: columns!(),
+        from: "users",
+        scope: &scope,
+        scope_params: params,
+        tiebreak: "id ASC",
+    };
     let (rows, total) = query.fetch(db, listing).await?;
     let ids: Vec<String> = rows.iter().map(|r| r.try_get("id")).collect::<Result<_, _>>()?;
     let mut roles = roles_of_many(db, &ids).await?;

@@ -38,6 +38,11 @@ fn help_lists_every_setting() {
         "HALLPASS_AUTH_RATE_PER_MINUTE",
         "HALLPASS_TRUSTED_PROXIES",
         "HALLPASS_PUBLIC_URL",
+        "HALLPASS_OIDC_ISSUER",
+        "HALLPASS_FIREBASE_PROJECT_ID",
+        "HALLPASS_WEATHER_ARCHIVE_URL",
+        "HALLPASS_WEATHER_FORECAST_URL",
+        "HALLPASS_WEATHER_REQUIRED",
     ] {
         assert!(help.contains(name), "--help lacks {name}");
     }
@@ -92,6 +97,30 @@ async fn admin_cli_then_serve_then_sigterm() {
         assert!(!out.stderr.is_empty(), "{why} is explained");
     }
 
+    // Import runs from seed 002's dataset (weather comes later from the server's queue).
+    let dataset = dir.path().join("runs.csv");
+    std::fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/jogging_dataset.csv"), &dataset)
+        .unwrap();
+    let out =
+        hallpass(dir.path()).args(["import", "runs", "--user", "helper"]).arg(&dataset).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("imported 18 runs"));
+    std::fs::write(&dataset, "2015-01-01,32 34,2000,405\n2015-13-01,32 34,2000,405\n").unwrap();
+    let out =
+        hallpass(dir.path()).args(["import", "runs", "--user", "helper"]).arg(&dataset).output().unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("line 2"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = hallpass(dir.path())
+        .args(["import", "runs", "--user", "nobody-here"])
+        .arg(&dataset)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+
     // Serve, with the listen address from hallpass.toml.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     std::fs::write(
@@ -116,7 +145,7 @@ async fn admin_cli_then_serve_then_sigterm() {
     let token = res.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned();
     let me: Value = client
         .get(format!("{base}/api/v1/users/me"))
-        .bearer_auth(token)
+        .bearer_auth(&token)
         .send()
         .await
         .unwrap()
@@ -124,6 +153,16 @@ async fn admin_cli_then_serve_then_sigterm() {
         .await
         .unwrap();
     assert_eq!(me["roles"], json!(["admin"]));
+    let runs: Value = client
+        .get(format!("{base}/api/v1/runs?total=true"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(runs["total"], 18, "an admin sees the imported runs");
 
     let killed = Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap();
     assert!(killed.success());

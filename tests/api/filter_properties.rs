@@ -64,21 +64,26 @@ fn rows() -> Vec<(i64, ProbeRow)> {
 }
 
 fn comparison() -> impl Strategy<Value = String> {
-    let num = prop_oneof![(-3i64..4).prop_map(|n| n.to_string()), Just("1.5".to_owned()), Just("-1.5".to_owned())];
+    let num =
+        prop_oneof![(-3i64..4).prop_map(|n| n.to_string()), Just("1.5".to_owned()), Just("-1.5".to_owned())];
     let text = prop::sample::select(vec!["'a'", "'B'", "'ab'", "'a%'", "''", "'zed'", "'b_c'", "'it''s'"]);
     let pattern = prop::sample::select(vec!["'a%'", "'%b%'", "'_'", "'a\\%'", "'%'", "'b\\_c'", "'Z%'"]);
     let date = prop::sample::select(vec!["'2016-05-01'", "'2016-12-31'", "'2017-01-01'"]);
     let order = prop::sample::select(vec!["eq", "ne", "gt", "ge", "lt", "le", "EQ", "Gt"]);
     let eqne = prop::sample::select(vec!["eq", "ne"]);
     prop_oneof![
-        (prop::sample::select(vec!["n", "r", "w.x"]), order.clone(), num.clone()).prop_map(|(f, o, v)| format!("{f} {o} {v}")),
-        (prop::sample::select(vec!["n", "r", "t", "d", "b", "w.x"]), eqne.clone()).prop_map(|(f, o)| format!("{f} {o} null")),
+        (prop::sample::select(vec!["n", "r", "w.x"]), order.clone(), num.clone())
+            .prop_map(|(f, o, v)| format!("{f} {o} {v}")),
+        (prop::sample::select(vec!["n", "r", "t", "d", "b", "w.x"]), eqne.clone())
+            .prop_map(|(f, o)| format!("{f} {o} null")),
         (order.clone(), text).prop_map(|(o, v)| format!("t {o} {v}")),
         pattern.prop_map(|p| format!("t like {p}")),
         (order, date).prop_map(|(o, v)| format!("d {o} {v}")),
         (eqne, prop::bool::ANY).prop_map(|(o, b)| format!("b {o} {b}")),
-        prop::collection::vec(-3i64..4, 1..4)
-            .prop_map(|ns| format!("n in ({})", ns.iter().map(i64::to_string).collect::<Vec<_>>().join(", "))),
+        prop::collection::vec(-3i64..4, 1..4).prop_map(|ns| format!(
+            "n in ({})",
+            ns.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")
+        )),
         prop::collection::vec(prop::sample::select(vec!["'a'", "'ab'", "''", "'Zed'"]), 1..3)
             .prop_map(|ts| format!("t IN ({})", ts.join(","))),
     ]
@@ -98,14 +103,18 @@ async fn probe_db(backend: Backend) -> (TestDb, Db) {
     let test_db = TestDb::new(backend).await;
     let db = Db::connect(&test_db.url).await.unwrap();
     let real = if db.backend == StoreBackend::Postgres { "DOUBLE PRECISION" } else { "REAL" };
-    let ddl = format!("CREATE TABLE filter_probe (id BIGINT PRIMARY KEY, n BIGINT, r {real}, t TEXT, d TEXT, b BIGINT, wx BIGINT)");
+    let ddl = format!(
+        "CREATE TABLE filter_probe (id BIGINT PRIMARY KEY, n BIGINT, r {real}, t TEXT, d TEXT, b BIGINT, wx BIGINT)"
+    );
     sqlx::query(sqlx::AssertSqlSafe(ddl)).execute(&db.pool).await.unwrap();
     for (id, row) in rows() {
-        let mut query = sqlx::query("INSERT INTO filter_probe (id, n, r, t, d, b, wx) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-            .bind(id);
+        let mut query = sqlx::query(
+            "INSERT INTO filter_probe (id, n, r, t, d, b, wx) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(id);
         for column in ["n", "r", "t", "d", "b", "wx"] {
             query = match row.get(column) {
-                Value::Null if column == "r" => query.bind(None::<f64>),
+                Value::Null if column == "r" => query.bind(hallpass::store::Double(None)),
                 Value::Null if matches!(column, "t" | "d") => query.bind(None::<String>),
                 Value::Null => query.bind(None::<i64>),
                 Value::Int(n) => query.bind(n),
@@ -128,15 +137,22 @@ fn agree_on(backend: Backend) {
             let typed = prepare(&text, &SCHEMA).map_err(|e| TestCaseError::fail(format!("{text}: {e:?}")))?;
             let compiled = compile(&typed, db.backend, 1);
             let sql = format!("SELECT id FROM filter_probe WHERE {} ORDER BY id", compiled.sql);
-            let got: Vec<i64> = runtime.block_on(async {
-                hallpass::http::listing::bind_all(sqlx::query(sqlx::AssertSqlSafe(sql.clone())), &compiled.params)
+            let got: Vec<i64> = runtime
+                .block_on(async {
+                    hallpass::http::listing::bind_all(
+                        sqlx::query(sqlx::AssertSqlSafe(sql.clone())),
+                        &compiled.params,
+                    )
                     .fetch_all(&db.pool)
                     .await
                     .map(|rows| rows.iter().map(|r| sqlx::Row::get::<i64, _>(r, 0)).collect())
-            })
-            .map_err(|e| TestCaseError::fail(format!("{text} → {sql}: {e}")))?;
-            let want: Vec<i64> =
-                rows.iter().filter(|(_, row)| reference::eval(&typed, row) == Some(true)).map(|(id, _)| *id).collect();
+                })
+                .map_err(|e| TestCaseError::fail(format!("{text} → {sql}: {e}")))?;
+            let want: Vec<i64> = rows
+                .iter()
+                .filter(|(_, row)| reference::eval(&typed, row) == Some(true))
+                .map(|(id, _)| *id)
+                .collect();
             prop_assert_eq!(got, want, "{} → {}", text, sql);
             Ok(())
         })

@@ -15,5 +15,7 @@ mod http_conventions;
 mod management;
 mod ops;
 mod permissions;
+mod runs;
 mod sessions;
 mod throttling;
+mod weather_stub;

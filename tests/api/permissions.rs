@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use crate::helpers::{Backend, PASSWORD, TestApp, Tokens};
 use crate::idp::Idp;
 use crate::on_both_backends;
+use crate::weather_stub::WeatherStub;
 
 on_both_backends!(every_route_answers_every_caller_as_intended);
 
@@ -36,6 +37,8 @@ const PERSONAS: [Persona; 6] = [
 pub struct World {
     pub app: TestApp,
     pub idp: Idp,
+    /// Kept alive for the server's weather lookups.
+    pub _weather: WeatherStub,
     pub alice: Tokens,
     pub mia: Tokens,
     pub root: Tokens,
@@ -48,7 +51,10 @@ pub struct World {
 impl World {
     pub async fn new(backend: Backend) -> Self {
         let idp = Idp::start().await;
-        let app = TestApp::spawn_with(backend, idp.options()).await;
+        let weather = WeatherStub::start().await;
+        let mut options = idp.options();
+        options.args.extend(weather.args());
+        let app = TestApp::spawn_with(backend, options).await;
         let root = app.register("root").await;
         let root_id = root.user_id.clone().unwrap();
         // The first administrator is made from the shell in real life (`hallpass user create`).
@@ -80,7 +86,7 @@ impl World {
         ]
         .into_iter()
         .collect();
-        Self { app, idp, alice, mia, root, bob, alice_api_token, outside_token, ids }
+        Self { app, idp, _weather: weather, alice, mia, root, bob, alice_api_token, outside_token, ids }
     }
 
     pub fn id(&self, name: &str) -> &str {
@@ -136,6 +142,14 @@ impl World {
         assert_eq!(res.status(), StatusCode::CREATED);
         res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
     }
+}
+
+/// A run of alice's, to be read, changed or removed.
+async fn alice_run(world: &World) -> String {
+    let body = json!({"date": "2016-05-01", "distance": 5000, "time": 1500, "location": "60.17 24.94"});
+    let res = world.app.post_json("/api/v1/runs", &body, Some(&world.alice.access)).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
 }
 
 /// What each row sends, prepared per persona.
@@ -253,6 +267,28 @@ async fn prepare(
             let id = res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
             (Method::DELETE, format!("/api/v1/tokens/{id}"), None, cred(false).await)
         }
+        "POST /api/v1/runs" => {
+            let body = json!({"date": "2016-05-01", "distance": 5000, "time": 1500, "location": {"lat": 60.17, "lon": 24.94}});
+            (Method::POST, route[5..].into(), Some(body), cred(false).await)
+        }
+        "GET /api/v1/runs" | "GET /api/v1/runs/reports/weekly" => {
+            (Method::GET, route[4..].into(), None, cred(false).await)
+        }
+        "GET /api/v1/runs/{id}" => {
+            (Method::GET, format!("/api/v1/runs/{}", alice_run(world).await), None, cred(false).await)
+        }
+        "PATCH /api/v1/runs/{id}" => {
+            let path = format!("/api/v1/runs/{}", alice_run(world).await);
+            (Method::PATCH, path, Some(json!({"notes": "windy"})), cred(false).await)
+        }
+        "DELETE /api/v1/runs/{id}" => {
+            (Method::DELETE, format!("/api/v1/runs/{}", alice_run(world).await), None, cred(false).await)
+        }
+        "POST /api/v1/runs/import" => {
+            // A CSV body: marked as a JSON string and sent as text/csv below.
+            let csv = "2015-01-01,32.0853 34.7818,2000,405\n";
+            (Method::POST, route[5..].into(), Some(Value::String(csv.into())), cred(false).await)
+        }
         other => panic!("no request for {other}"),
     }
 }
@@ -322,6 +358,15 @@ const MATRIX: &[(&str, [u16; 6])] = &[
     ("GET /api/v1/tokens", [401, 200, 200, 200, 200, 200]),
     ("DELETE /api/v1/tokens/{id}", [401, 204, 404, 204, 204, 404]),
     ("GET /api/v1/audit", [401, 403, 403, 200, 403, 403]),
+    ("POST /api/v1/runs", [401, 201, 201, 201, 201, 201]),
+    ("GET /api/v1/runs", [401, 200, 200, 200, 200, 200]),
+    // Alice's run: hers (also through her API token) and the admin's to see; managers
+    // manage users, not runs.
+    ("GET /api/v1/runs/{id}", [401, 200, 404, 200, 200, 404]),
+    ("PATCH /api/v1/runs/{id}", [401, 200, 404, 200, 200, 404]),
+    ("DELETE /api/v1/runs/{id}", [401, 204, 404, 204, 204, 404]),
+    ("GET /api/v1/runs/reports/weekly", [401, 200, 200, 200, 200, 200]),
+    ("POST /api/v1/runs/import", [401, 201, 201, 201, 201, 201]),
     ("GET /healthz", [200; 6]),
     ("GET /readyz", [200; 6]),
     ("GET /metrics", [200; 6]),
@@ -350,8 +395,10 @@ async fn every_route_answers_every_caller_as_intended(backend: Backend) {
         for (persona, want) in PERSONAS.iter().zip(expected) {
             let (method, path, body, credential) = prepare(&world, route, *persona).await;
             let mut req = world.app.client.request(method, world.app.url(&path));
-            if let Some(body) = &body {
-                req = req.json(body);
+            match &body {
+                Some(Value::String(csv)) => req = req.header("content-type", "text/csv").body(csv.clone()),
+                Some(body) => req = req.json(body),
+                None => {}
             }
             if let Some(credential) = &credential {
                 req = req.bearer_auth(credential);

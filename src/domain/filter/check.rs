@@ -50,7 +50,7 @@ pub struct Schema {
 
 impl Schema {
     pub fn field(&self, name: &str) -> Option<&'static Field> {
-        self.fields.iter().find(|f| f.name == name)
+        self.fields.iter().find(|f| f.name.eq_ignore_ascii_case(name))
     }
 
     pub fn names(&self) -> String {
@@ -96,8 +96,12 @@ fn written(literal: &Literal) -> String {
 
 /// Converts `literal` to the storage value of `field`.
 fn value_for(field: &Field, literal: &Literal, at: usize) -> Result<Value, FilterError> {
-    let wrong =
-        || FilterError::at(at, format!("`{}` is {}, so {} does not fit", field.name, field.ty.noun(), written(literal)));
+    let wrong = || {
+        FilterError::at(
+            at,
+            format!("`{}` is {}, so {} does not fit", field.name, field.ty.noun(), written(literal)),
+        )
+    };
     Ok(match (field.ty, literal) {
         (_, Literal::Null) => Value::Null,
         (FieldType::Integer, Literal::Int(n)) => Value::Int(*n),
@@ -124,9 +128,12 @@ fn value_for(field: &Field, literal: &Literal, at: usize) -> Result<Value, Filte
 }
 
 fn field_of(schema: &Schema, name: &str, at: usize) -> Result<&'static Field, FilterError> {
-    schema
-        .field(name)
-        .ok_or_else(|| FilterError::at(at, format!("unknown field `{name}`; this list can be filtered on {}", schema.names())))
+    schema.field(name).ok_or_else(|| {
+        FilterError::at(
+            at,
+            format!("unknown field `{name}`; this list can be filtered on {}", schema.names()),
+        )
+    })
 }
 
 pub fn check(expr: &Expr, schema: &Schema) -> Result<Typed, FilterError> {
@@ -137,14 +144,20 @@ pub fn check(expr: &Expr, schema: &Schema) -> Result<Typed, FilterError> {
         Expr::Cmp { field, field_at, op, value, value_at } => {
             let field = field_of(schema, field, *field_at)?;
             if *op == Op::Like && field.ty != FieldType::Text {
-                return Err(FilterError::at(*value_at, format!("like works on text; `{}` is {}", field.name, field.ty.noun())));
+                return Err(FilterError::at(
+                    *value_at,
+                    format!("like works on text; `{}` is {}", field.name, field.ty.noun()),
+                ));
             }
             let checked = value_for(field, value, *value_at)?;
             if checked == Value::Null && !matches!(op, Op::Eq | Op::Ne) {
                 return Err(FilterError::at(*value_at, "null can only be compared with eq or ne"));
             }
             if field.ty == FieldType::Bool && !matches!(op, Op::Eq | Op::Ne) {
-                return Err(FilterError::at(*value_at, format!("`{}` is true or false: use eq or ne", field.name)));
+                return Err(FilterError::at(
+                    *value_at,
+                    format!("`{}` is true or false: use eq or ne", field.name),
+                ));
             }
             Typed::Cmp(TypedCmp { field, op: *op, value: checked })
         }
@@ -180,7 +193,8 @@ mod tests {
 
     #[test]
     fn literals_take_their_field_type() {
-        let typed = prepare("date eq '2016-05-01' and speed gt 3 and created_at ge '2020-01-01'", &SCHEMA).unwrap();
+        let typed =
+            prepare("date eq '2016-05-01' and speed gt 3 and created_at ge '2020-01-01'", &SCHEMA).unwrap();
         let Typed::And(terms) = typed else { panic!() };
         assert!(matches!(&terms[0], Typed::Cmp(c) if c.value == Value::Text("2016-05-01".into())));
         assert!(matches!(&terms[1], Typed::Cmp(c) if c.value == Value::Real(3.0)));

@@ -32,9 +32,16 @@ fn describe(token: Option<&Token>) -> String {
     }
 }
 
-fn lex(text: &str) -> Result<Vec<Lexed>, FilterError> {
-    let chars: Vec<char> = text.chars().collect();
+/// The tokens before the first lexical error, and that error: the parser reports
+/// whichever problem comes first in the text.
+fn lex(text: &str) -> (Vec<Lexed>, Option<FilterError>) {
     let mut tokens = Vec::new();
+    let error = lex_into(text, &mut tokens).err();
+    (tokens, error)
+}
+
+fn lex_into(text: &str, tokens: &mut Vec<Lexed>) -> Result<(), FilterError> {
+    let chars: Vec<char> = text.chars().collect();
     let mut i = 0;
     while i < chars.len() {
         let c = chars[i];
@@ -61,7 +68,12 @@ fn lex(text: &str) -> Result<Vec<Lexed>, FilterError> {
                 i += 1;
                 loop {
                     match chars.get(i) {
-                        None => return Err(FilterError::at(start, "this string is never closed: add a closing '")),
+                        None => {
+                            return Err(FilterError::at(
+                                start,
+                                "this string is never closed: add a closing '",
+                            ));
+                        }
                         Some('\'') if chars.get(i + 1) == Some(&'\'') => {
                             value.push('\'');
                             i += 2;
@@ -110,7 +122,8 @@ fn lex(text: &str) -> Result<Vec<Lexed>, FilterError> {
                 } else {
                     text.parse::<i64>().ok().map(Token::Int)
                 };
-                let token = token.ok_or_else(|| FilterError::at(start, format!("the number {text} is out of range")))?;
+                let token = token
+                    .ok_or_else(|| FilterError::at(start, format!("the number {text} is out of range")))?;
                 tokens.push(Lexed { token, at: start });
             }
             c if c.is_ascii_alphabetic() || c == '_' => {
@@ -119,7 +132,9 @@ fn lex(text: &str) -> Result<Vec<Lexed>, FilterError> {
                         i += 1;
                     }
                     // Dotted names: `weather.summary`.
-                    if chars.get(i) == Some(&'.') && chars.get(i + 1).is_some_and(|c| c.is_ascii_alphabetic() || *c == '_') {
+                    if chars.get(i) == Some(&'.')
+                        && chars.get(i + 1).is_some_and(|c| c.is_ascii_alphabetic() || *c == '_')
+                    {
                         i += 1;
                         continue;
                     }
@@ -132,14 +147,15 @@ fn lex(text: &str) -> Result<Vec<Lexed>, FilterError> {
             }
         }
     }
-    Ok(tokens)
+    Ok(())
 }
 
 fn keyword(token: Option<&Token>, word: &str) -> bool {
     matches!(token, Some(Token::Word(w)) if w.eq_ignore_ascii_case(word))
 }
 
-const RESERVED: [&str; 13] = ["and", "or", "not", "in", "eq", "ne", "gt", "ge", "lt", "le", "like", "true", "false"];
+const RESERVED: [&str; 13] =
+    ["and", "or", "not", "in", "eq", "ne", "gt", "ge", "lt", "le", "like", "true", "false"];
 
 struct Parser {
     tokens: Vec<Lexed>,
@@ -187,7 +203,10 @@ impl Parser {
 
     fn not_expr(&mut self, depth: usize) -> Result<Expr, FilterError> {
         if depth > super::MAX_DEPTH {
-            return Err(FilterError::at(self.at(), format!("the filter nests deeper than {MAX_DEPTH} levels")));
+            return Err(FilterError::at(
+                self.at(),
+                format!("the filter nests deeper than {MAX_DEPTH} levels"),
+            ));
         }
         if keyword(self.peek(), "not") {
             self.bump();
@@ -217,7 +236,9 @@ impl Parser {
     fn field(&mut self) -> Result<(String, usize), FilterError> {
         let at = self.at();
         match self.peek() {
-            Some(Token::Word(w)) if !RESERVED.iter().any(|r| w.eq_ignore_ascii_case(r)) && !w.eq_ignore_ascii_case("null") => {
+            Some(Token::Word(w))
+                if !RESERVED.iter().any(|r| w.eq_ignore_ascii_case(r)) && !w.eq_ignore_ascii_case("null") =>
+            {
                 let name = w.clone();
                 self.bump();
                 Ok((name, at))
@@ -245,7 +266,10 @@ impl Parser {
         let (field, field_at) = self.field()?;
         self.comparisons += 1;
         if self.comparisons > MAX_COMPARISONS {
-            return Err(FilterError::at(field_at, format!("a filter may hold at most {MAX_COMPARISONS} comparisons")));
+            return Err(FilterError::at(
+                field_at,
+                format!("a filter may hold at most {MAX_COMPARISONS} comparisons"),
+            ));
         }
         let op = match self.peek() {
             Some(Token::Word(w)) => {
@@ -292,20 +316,39 @@ impl Parser {
 pub fn parse(text: &str) -> Result<Expr, FilterError> {
     let length = text.chars().count();
     if length > MAX_LENGTH {
-        return Err(FilterError::at(MAX_LENGTH, format!("a filter may be at most {MAX_LENGTH} characters long")));
+        return Err(FilterError::at(
+            MAX_LENGTH,
+            format!("a filter may be at most {MAX_LENGTH} characters long"),
+        ));
     }
-    let tokens = lex(text)?;
-    let mut parser = Parser { tokens, next: 0, end: length, comparisons: 0 };
-    if parser.peek().is_none() {
-        return Err(FilterError::at(0, "the filter is empty"));
+    let (tokens, lex_error) = lex(text);
+    let end = lex_error.as_ref().map_or(length, |e| e.position);
+    let mut parser = Parser { tokens, next: 0, end, comparisons: 0 };
+    match (parser.filter(), lex_error) {
+        // The parser stopped where the lexer did (or ran through): the lexer knows why.
+        (Err(e), Some(lexical)) if e.position >= lexical.position => Err(lexical),
+        (Ok(_), Some(lexical)) => Err(lexical),
+        (result, _) => result,
     }
-    let expr = parser.or_expr(0)?;
-    if parser.peek().is_some() {
-        let found = describe(parser.peek());
-        let hint = if parser.peek() == Some(&Token::RParen) { " (this ')' has no matching '(')" } else { "" };
-        return Err(FilterError::at(parser.at(), format!("expected 'and', 'or' or the end of the filter, found {found}{hint}")));
+}
+
+impl Parser {
+    fn filter(&mut self) -> Result<Expr, FilterError> {
+        if self.peek().is_none() {
+            return Err(FilterError::at(self.at(), "the filter is empty"));
+        }
+        let expr = self.or_expr(0)?;
+        if self.peek().is_some() {
+            let found = describe(self.peek());
+            let hint =
+                if self.peek() == Some(&Token::RParen) { " (this ')' has no matching '(')" } else { "" };
+            return Err(FilterError::at(
+                self.at(),
+                format!("expected 'and', 'or' or the end of the filter, found {found}{hint}"),
+            ));
+        }
+        Ok(expr)
     }
-    Ok(expr)
 }
 
 #[cfg(test)]
@@ -335,7 +378,10 @@ mod tests {
             expr,
             Expr::And(vec![
                 cmp("date", Op::Eq, Literal::Str("2016-05-01".into())),
-                Expr::Or(vec![cmp("distance", Op::Gt, Literal::Int(20)), cmp("distance", Op::Lt, Literal::Int(10))]),
+                Expr::Or(vec![
+                    cmp("distance", Op::Gt, Literal::Int(20)),
+                    cmp("distance", Op::Lt, Literal::Int(10))
+                ]),
             ])
         );
         // `and` binds tighter than `or`; `not` tighter than both.
@@ -344,14 +390,19 @@ mod tests {
             expr,
             Expr::Or(vec![
                 cmp("a", Op::Eq, Literal::Int(1)),
-                Expr::And(vec![cmp("b", Op::Eq, Literal::Int(2)), Expr::Not(Box::new(cmp("c", Op::Eq, Literal::Int(3))))]),
+                Expr::And(vec![
+                    cmp("b", Op::Eq, Literal::Int(2)),
+                    Expr::Not(Box::new(cmp("c", Op::Eq, Literal::Int(3))))
+                ]),
             ])
         );
     }
 
     #[test]
     fn literals_and_keywords() {
-        let expr = strip(parse("notes EQ 'it''s' Or weather.code In (1, -2, 3.5e1) and ok ne NULL and x eq TRUE").unwrap());
+        let expr = strip(
+            parse("notes EQ 'it''s' Or weather.code In (1, -2, 3.5e1) and ok ne NULL and x eq TRUE").unwrap(),
+        );
         let Expr::Or(terms) = expr else { panic!() };
         assert_eq!(terms[0], cmp("notes", Op::Eq, Literal::Str("it's".into())));
         let Expr::And(rest) = &terms[1] else { panic!() };

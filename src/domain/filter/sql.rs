@@ -157,13 +157,20 @@ mod tests {
             compiled.sql,
             "((r.date = $2) AND ((r.distance > $3) OR (r.distance < $4)) AND (r.notes = $5))"
         );
-        assert_eq!(compiled.params[4 - 2..].to_vec(), vec![SqlValue::Int(10), SqlValue::Text("';drop table users;--".into())]);
+        assert_eq!(
+            compiled.params[4 - 2..].to_vec(),
+            vec![SqlValue::Int(10), SqlValue::Text("';drop table users;--".into())]
+        );
         assert!(!compiled.sql.contains("drop"));
     }
 
     #[test]
     fn nulls_like_in_and_text_order() {
-        let typed = prepare("not (notes eq null) and notes like 'a\\%%' and distance in (1, 2) or notes gt 'm'", &SCHEMA).unwrap();
+        let typed = prepare(
+            "not (notes eq null) and notes like 'a\\%%' and distance in (1, 2) or notes gt 'm'",
+            &SCHEMA,
+        )
+        .unwrap();
         let pg = compile(&typed, Backend::Postgres, 1);
         assert_eq!(
             pg.sql,
@@ -174,7 +181,10 @@ mod tests {
 
     #[test]
     fn sort_fields_are_allow_listed() {
-        assert_eq!(order_by("-date, distance", &SCHEMA).unwrap(), vec![("r.date", true), ("r.distance", false)]);
+        assert_eq!(
+            order_by("-date, distance", &SCHEMA).unwrap(),
+            vec![("r.date", true), ("r.distance", false)]
+        );
         let err = order_by("date,password", &SCHEMA).unwrap_err();
         assert_eq!(err.position, 5);
         assert!(err.message.contains("cannot sort by `password`"));

@@ -1,0 +1,98 @@
+//! CSV import of runs (seed 002's dataset format): `date,location,distance,time`
+//! per line, location as `"lat lon"`, an optional header line. All rows or none.
+
+use super::model::{LocationInput, MAX_DISTANCE, MAX_TIME, Run, WeatherStatus, parse_date, positive};
+use super::{store, weather_jobs};
+use crate::app::AppState;
+use crate::http::error::{ApiError, ApiResult, FieldError};
+
+pub const MAX_ROWS: usize = 100_000;
+
+/// Parses every line; the first bad one is a 422 naming its line number.
+pub fn parse(text: &str, user_id: &str, now: i64) -> ApiResult<Vec<Run>> {
+    let mut runs = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let number = index + 1;
+        let line = line.trim();
+        if line.is_empty() || (number == 1 && line.to_ascii_lowercase().starts_with("date,")) {
+            continue;
+        }
+        if runs.len() == MAX_ROWS {
+            return Err(ApiError::invalid("body", format!("at most {MAX_ROWS} runs per import")));
+        }
+        let bad = |e: FieldError| {
+            ApiError::invalid(format!("line {number}"), format!("{}: {}", e.field, e.message))
+        };
+        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+        let [date, location, distance, time] = fields[..] else {
+            return Err(ApiError::invalid(
+                format!("line {number}"),
+                "expected 4 fields: date,location,distance,time",
+            ));
+        };
+        let number_of = |field: &str, text: &str, max: f64| {
+            let value = text.parse::<f64>().map_err(|_| FieldError::new(field, "must be a number"))?;
+            positive(field, value, max)
+        };
+        let date = parse_date("date", date).map_err(bad)?;
+        let (lat, lon) = LocationInput::Text(location.to_owned()).parse().map_err(bad)?;
+        let distance = number_of("distance", distance, MAX_DISTANCE).map_err(bad)?;
+        let time = number_of("time", time, MAX_TIME).map_err(bad)?;
+        runs.push(Run {
+            id: uuid::Uuid::now_v7().to_string(),
+            user_id: user_id.to_owned(),
+            date,
+            distance,
+            time,
+            lat,
+            lon,
+            notes: String::new(),
+            weather_status: WeatherStatus::Pending,
+            weather: None,
+            created_at: now,
+            updated_at: now,
+        });
+    }
+    if runs.is_empty() {
+        return Err(ApiError::invalid("body", "no runs in the file"));
+    }
+    Ok(runs)
+}
+
+/// Imports `text` for `user_id`; returns the number of runs stored. Weather is fetched
+/// in the background, or (with `HALLPASS_WEATHER_REQUIRED`) for every row first.
+pub async fn import(state: &AppState, user_id: &str, text: &str) -> ApiResult<usize> {
+    let now = state.clock.now();
+    let mut runs = parse(text, user_id, now)?;
+    if state.config.weather_required {
+        for run in &mut runs {
+            weather_jobs::fetch_now(state, run).await?;
+        }
+    }
+    store::insert_all(&state.db, &runs, now).await?;
+    Ok(runs.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse;
+
+    #[test]
+    fn rows_and_errors() {
+        let runs =
+            parse("date,location,distance,time\n2015-01-01,32.0853 34.7818,2000,405\n\n", "u", 0).unwrap();
+        assert_eq!(runs.len(), 1);
+        assert_eq!((runs[0].lat, runs[0].distance, runs[0].time), (32.0853, 2000.0, 405.0));
+        let err = parse("2015-01-01,32 34,2000,405\n2015-02-30,32 34,2000,405", "u", 0).unwrap_err();
+        assert!(
+            err.to_string().contains("invalid")
+                || matches!(err, crate::http::error::ApiError::Validation(ref e) if e[0].field == "line 2")
+        );
+        let err = parse("2015-01-01,32 34,-5,405", "u", 0).unwrap_err();
+        assert!(
+            matches!(err, crate::http::error::ApiError::Validation(ref e) if e[0].field == "line 1" && e[0].message.contains("distance"))
+        );
+        assert!(parse("2015-01-01,32 34,2000", "u", 0).is_err());
+        assert!(parse("", "u", 0).is_err());
+    }
+}

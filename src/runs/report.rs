@@ -1,0 +1,85 @@
+//! The weekly report: a user's runs grouped by ISO week, newest week first.
+
+use serde::Serialize;
+use sqlx::Row;
+use utoipa::ToSchema;
+
+use crate::domain::filter;
+use crate::http::error::ApiResult;
+use crate::http::listing::{Listing, bind_all};
+use crate::http::paging::Page;
+use crate::store::Db;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WeekReport {
+    pub year: i64,
+    pub week: i64,
+    /// The Monday of the week.
+    pub week_start: String,
+    pub runs: i64,
+    /// Metres.
+    pub total_distance: f64,
+    /// Seconds.
+    pub total_time: f64,
+    pub average_distance: f64,
+    /// Total distance / total time, metres per second.
+    pub average_speed: f64,
+}
+
+/// Weeks of `owner`'s runs (everyone's when `None`) matching the listing's filter;
+/// `oldest_first` reverses the order.
+pub async fn weekly(
+    db: &Db,
+    owner: Option<&str>,
+    listing: &Listing,
+    oldest_first: bool,
+) -> ApiResult<Page<WeekReport>> {
+    let mut params = vec![filter::SqlValue::Text(owner.unwrap_or("").to_owned())];
+    let mut condition = "($1 = '' OR user_id = $1)".to_owned();
+    if let Some(typed) = &listing.filter {
+        let compiled = filter::compile(typed, db.backend, 2);
+        condition = format!("{condition} AND {}", compiled.sql);
+        params.extend(compiled.params);
+    }
+    let direction = if oldest_first { "ASC" } else { "DESC" };
+    let sql = format!(
+        "SELECT iso_year, iso_week, MIN(week_start) AS week_start, COUNT(*) AS runs,
+                SUM(distance) AS total_distance, SUM(time) AS total_time
+         FROM runs WHERE {condition} GROUP BY iso_year, iso_week
+         ORDER BY iso_year {direction}, iso_week {direction} LIMIT {} OFFSET {}",
+        listing.count,
+        listing.page * listing.count
+    );
+    let rows = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &params).fetch_all(&db.pool).await?;
+    let items = rows
+        .iter()
+        .map(|row| {
+            let runs: i64 = row.try_get("runs")?;
+            let total_distance: f64 = row.try_get("total_distance")?;
+            let total_time: f64 = row.try_get("total_time")?;
+            Ok(WeekReport {
+                year: row.try_get("iso_year")?,
+                week: row.try_get("iso_week")?,
+                week_start: row.try_get("week_start")?,
+                runs,
+                total_distance,
+                total_time,
+                average_distance: total_distance / runs as f64,
+                average_speed: if total_time > 0.0 { total_distance / total_time } else { 0.0 },
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    let total = if listing.total {
+        let sql = format!(
+            "SELECT COUNT(*) FROM (SELECT iso_year, iso_week FROM runs WHERE {condition} GROUP BY iso_year, iso_week) weeks"
+        );
+        let count: i64 = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &params)
+            .fetch_one(&db.pool)
+            .await
+            .and_then(|row| row.try_get(0))?;
+        Some(count as u64)
+    } else {
+        None
+    };
+    Ok(listing.page_of(items, total))
+}

@@ -1,0 +1,277 @@
+//! `/api/v1/runs…`: runs, the weekly report, CSV import.
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::model::{
+    LocationInput, MAX_DISTANCE, MAX_TIME, Run, RunView, WeatherStatus, parse_date, parse_notes, positive,
+};
+use super::report::{self, WeekReport};
+use super::{import, store, weather_jobs};
+use crate::app::AppState;
+use crate::auth::permissions::Permission;
+use crate::auth::principal::Principal;
+use crate::http::error::{ApiError, ApiResult, FieldError, Problem};
+use crate::http::extract::{Json, Query};
+use crate::http::listing::ListQuery;
+use crate::http::paging::Page;
+
+/// Largest CSV import accepted.
+pub const IMPORT_LIMIT: usize = 8 * 1024 * 1024;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    let import = OpenApiRouter::new().routes(routes!(import_runs)).layer(DefaultBodyLimit::max(IMPORT_LIMIT));
+    OpenApiRouter::new()
+        .routes(routes!(create_run, list_runs))
+        .routes(routes!(get_run, patch_run, delete_run))
+        .routes(routes!(weekly_report))
+        .merge(import)
+}
+
+/// Whose runs the caller sees: their own, or everyone's with `runs:admin`.
+fn scope(principal: &Principal) -> Option<&str> {
+    (!principal.can(Permission::RunsAdmin)).then_some(principal.user_id.as_str())
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewRun {
+    /// `YYYY-MM-DD`.
+    date: String,
+    /// Metres, greater than 0.
+    distance: f64,
+    /// Seconds, greater than 0.
+    time: f64,
+    /// `{lat, lon}` or `"lat lon"`.
+    location: LocationInput,
+    notes: Option<String>,
+}
+
+/// Log a run; its weather is looked up at once, or later if the provider is slow.
+#[utoipa::path(post, path = "/api/v1/runs", tag = "runs", request_body = NewRun,
+    responses((status = 201, body = RunView), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 422, body = Problem), (status = 503, body = Problem)),
+    security(("bearer" = [])))]
+async fn create_run(
+    State(state): State<AppState>,
+    principal: Principal,
+    Json(body): Json<NewRun>,
+) -> ApiResult<(StatusCode, axum::Json<RunView>)> {
+    principal.require(Permission::RunsWrite)?;
+    let mut errors: Vec<FieldError> = Vec::new();
+    let date = parse_date("date", &body.date).map_err(|e| errors.push(e)).ok();
+    let distance = positive("distance", body.distance, MAX_DISTANCE).map_err(|e| errors.push(e)).ok();
+    let time = positive("time", body.time, MAX_TIME).map_err(|e| errors.push(e)).ok();
+    let location = body.location.parse().map_err(|e| errors.push(e)).ok();
+    let notes = parse_notes(body.notes.as_deref().unwrap_or_default()).map_err(|e| errors.push(e)).ok();
+    let (Some(date), Some(distance), Some(time), Some((lat, lon)), Some(notes)) =
+        (date, distance, time, location, notes)
+    else {
+        return Err(ApiError::Validation(errors));
+    };
+    let now = state.clock.now();
+    let mut run = Run {
+        id: uuid::Uuid::now_v7().to_string(),
+        user_id: principal.user_id.clone(),
+        date,
+        distance,
+        time,
+        lat,
+        lon,
+        notes,
+        weather_status: WeatherStatus::Pending,
+        weather: None,
+        created_at: now,
+        updated_at: now,
+    };
+    weather_jobs::fetch_now(&state, &mut run).await?;
+    store::insert_all(&state.db, std::slice::from_ref(&run), now).await?;
+    Ok((StatusCode::CREATED, axum::Json(RunView::from(&run))))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RunCursor {
+    /// Keyset paging in the default order: the id of the last run seen.
+    after: Option<String>,
+}
+
+/// Your runs (everyone's for `runs:admin`), filtered, sorted and paged; newest date first.
+#[utoipa::path(get, path = "/api/v1/runs", tag = "runs", params(ListQuery, RunCursor),
+    responses((status = 200, body = Page<RunView>), (status = 400, body = Problem), (status = 401, body = Problem),
+              (status = 403, body = Problem)),
+    security(("bearer" = [])))]
+async fn list_runs(
+    State(state): State<AppState>,
+    principal: Principal,
+    Query(list): Query<ListQuery>,
+    Query(cursor): Query<RunCursor>,
+) -> ApiResult<axum::Json<Page<RunView>>> {
+    principal.require(Permission::RunsRead)?;
+    let owner = scope(&principal);
+    let schema = if owner.is_some() { &store::OWN } else { &store::ALL };
+    if cursor.after.is_some() && list.sort.is_some() {
+        return Err(ApiError::bad_request("invalid_query", "`after` pages the default order; drop `sort`"));
+    }
+    let listing = list.check(schema, store::DEFAULT_ORDER)?;
+    let after = match cursor.after.as_deref() {
+        Some(id) => Some(store::find(&state.db, id, owner).await?.ok_or_else(|| {
+            ApiError::bad_request("invalid_query", "`after` must be the id of one of the runs you can see")
+        })?),
+        None => None,
+    };
+    let (runs, total) = store::list(&state.db, owner, after.as_ref(), &listing).await?;
+    Ok(axum::Json(listing.page_of(runs.iter().map(RunView::from).collect(), total)))
+}
+
+/// One run (someone else's is 404).
+#[utoipa::path(get, path = "/api/v1/runs/{id}", tag = "runs", params(("id" = String, Path)),
+    responses((status = 200, body = RunView), (status = 401, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+async fn get_run(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<RunView>> {
+    principal.require(Permission::RunsRead)?;
+    let run = store::find(&state.db, &id, scope(&principal)).await?.ok_or(ApiError::NotFound)?;
+    Ok(axum::Json(RunView::from(&run)))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunPatch {
+    date: Option<String>,
+    distance: Option<f64>,
+    time: Option<f64>,
+    location: Option<LocationInput>,
+    notes: Option<String>,
+}
+
+/// Edit a run; speed and week follow, and the weather is looked up again when the
+/// date or place changes.
+#[utoipa::path(patch, path = "/api/v1/runs/{id}", tag = "runs", params(("id" = String, Path)), request_body = RunPatch,
+    responses((status = 200, body = RunView), (status = 401, body = Problem), (status = 404, body = Problem),
+              (status = 422, body = Problem), (status = 503, body = Problem)),
+    security(("bearer" = [])))]
+async fn patch_run(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    Json(patch): Json<RunPatch>,
+) -> ApiResult<axum::Json<RunView>> {
+    principal.require(Permission::RunsWrite)?;
+    let mut run = store::find(&state.db, &id, scope(&principal)).await?.ok_or(ApiError::NotFound)?;
+    let mut errors: Vec<FieldError> = Vec::new();
+    let before = (run.date, run.lat, run.lon);
+    if let Some(date) = patch.date.as_deref() {
+        parse_date("date", date).map(|d| run.date = d).unwrap_or_else(|e| errors.push(e));
+    }
+    if let Some(distance) = patch.distance {
+        positive("distance", distance, MAX_DISTANCE)
+            .map(|d| run.distance = d)
+            .unwrap_or_else(|e| errors.push(e));
+    }
+    if let Some(time) = patch.time {
+        positive("time", time, MAX_TIME).map(|t| run.time = t).unwrap_or_else(|e| errors.push(e));
+    }
+    if let Some(location) = &patch.location {
+        location.parse().map(|(lat, lon)| (run.lat, run.lon) = (lat, lon)).unwrap_or_else(|e| errors.push(e));
+    }
+    if let Some(notes) = patch.notes.as_deref() {
+        parse_notes(notes).map(|n| run.notes = n).unwrap_or_else(|e| errors.push(e));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let now = state.clock.now();
+    if (run.date, run.lat, run.lon) != before {
+        weather_jobs::fetch_now(&state, &mut run).await?;
+    }
+    run.updated_at = now;
+    if !store::update(&state.db, &run, now).await? {
+        return Err(ApiError::NotFound);
+    }
+    Ok(axum::Json(RunView::from(&run)))
+}
+
+/// Delete a run.
+#[utoipa::path(delete, path = "/api/v1/runs/{id}", tag = "runs", params(("id" = String, Path)),
+    responses((status = 204), (status = 401, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+async fn delete_run(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    principal.require(Permission::RunsWrite)?;
+    if store::delete(&state.db, &id, scope(&principal)).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound)
+    }
+}
+
+/// Distance and speed per ISO week over your runs (the same filter as the run list),
+/// newest week first; `sort=week_start` for oldest first.
+#[utoipa::path(get, path = "/api/v1/runs/reports/weekly", tag = "runs", params(ListQuery),
+    responses((status = 200, body = Page<WeekReport>), (status = 400, body = Problem), (status = 401, body = Problem)),
+    security(("bearer" = [])))]
+async fn weekly_report(
+    State(state): State<AppState>,
+    principal: Principal,
+    Query(mut list): Query<ListQuery>,
+) -> ApiResult<axum::Json<Page<WeekReport>>> {
+    principal.require(Permission::RunsRead)?;
+    let owner = scope(&principal);
+    let schema = if owner.is_some() { &store::OWN } else { &store::ALL };
+    let oldest_first = match list.sort.take().as_deref().map(str::trim) {
+        None | Some("" | "-week_start") => false,
+        Some("week_start") => true,
+        Some(other) => {
+            return Err(ApiError::InvalidFilter {
+                code: "invalid_sort",
+                position: 0,
+                detail: format!("the weekly report sorts by `week_start` or `-week_start`, not `{other}`"),
+            });
+        }
+    };
+    let listing = list.check(schema, &[])?;
+    Ok(axum::Json(report::weekly(&state.db, owner, &listing, oldest_first).await?))
+}
+
+/// Import runs from CSV (`date,location,distance,time`, seed 002's format): all rows
+/// or none; a bad row is a 422 naming its line.
+#[utoipa::path(post, path = "/api/v1/runs/import", tag = "runs",
+    request_body(content = String, content_type = "text/csv"),
+    responses((status = 201, body = ImportResult), (status = 401, body = Problem), (status = 413, body = Problem),
+              (status = 415, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+async fn import_runs(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<(StatusCode, axum::Json<ImportResult>)> {
+    principal.require(Permission::RunsWrite)?;
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let mime = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    if !matches!(mime.as_str(), "text/csv" | "text/plain" | "application/csv") {
+        return Err(ApiError::UnsupportedMediaType("send the runs as text/csv".into()));
+    }
+    let text =
+        std::str::from_utf8(&body).map_err(|_| ApiError::invalid("body", "the CSV must be UTF-8 text"))?;
+    let imported = import::import(&state, &principal.user_id, text).await?;
+    Ok((StatusCode::CREATED, axum::Json(ImportResult { imported })))
+}
+
+#[derive(serde::Serialize, ToSchema)]
+pub struct ImportResult {
+    /// Runs stored.
+    imported: usize,
+}

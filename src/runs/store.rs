@@ -1,0 +1,279 @@
+//! Run queries, one text for both backends.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::model::{Run, WeatherStatus, date_text, iso_week};
+use super::weather::Conditions;
+use crate::clock::Timestamp;
+use crate::domain::filter::{Field, FieldType, Schema, SqlValue};
+use crate::http::error::ApiResult;
+use crate::http::listing::{ListSql, Listing};
+use crate::store::{Db, Double};
+
+macro_rules! columns {
+    () => {
+        "id, user_id, date, distance, time, lat, lon, notes, weather_status, weather_temp_max, weather_temp_min,
+         weather_precipitation, weather_wind_max, weather_code, weather_summary, created_at, updated_at"
+    };
+}
+
+macro_rules! run_fields {
+    ($($extra:expr),*) => {
+        &[
+            Field { name: "id", column: "id", ty: FieldType::Text },
+            Field { name: "date", column: "date", ty: FieldType::Date },
+            Field { name: "distance", column: "distance", ty: FieldType::Real },
+            Field { name: "time", column: "time", ty: FieldType::Real },
+            Field { name: "speed", column: "speed", ty: FieldType::Real },
+            Field { name: "lat", column: "lat", ty: FieldType::Real },
+            Field { name: "lon", column: "lon", ty: FieldType::Real },
+            Field { name: "notes", column: "notes", ty: FieldType::Text },
+            Field { name: "created_at", column: "created_at", ty: FieldType::Timestamp },
+            Field { name: "updated_at", column: "updated_at", ty: FieldType::Timestamp },
+            Field { name: "weather.status", column: "weather_status", ty: FieldType::Text },
+            Field { name: "weather.temperature_max", column: "weather_temp_max", ty: FieldType::Real },
+            Field { name: "weather.temperature_min", column: "weather_temp_min", ty: FieldType::Real },
+            Field { name: "weather.precipitation", column: "weather_precipitation", ty: FieldType::Real },
+            Field { name: "weather.wind_speed_max", column: "weather_wind_max", ty: FieldType::Real },
+            Field { name: "weather.code", column: "weather_code", ty: FieldType::Integer },
+            Field { name: "weather.summary", column: "weather_summary", ty: FieldType::Text },
+            $($extra),*
+        ]
+    };
+}
+
+/// What a user's run list can be filtered and sorted on.
+pub const OWN: Schema = Schema { fields: run_fields!() };
+/// Administrators (`runs:admin`) may also filter on the owner.
+pub const ALL: Schema =
+    Schema { fields: run_fields!(Field { name: "user_id", column: "user_id", ty: FieldType::Text }) };
+pub const DEFAULT_ORDER: &[(&str, bool)] = &[("date", true)];
+
+fn weather_from(row: &AnyRow) -> Result<Option<Conditions>, sqlx::Error> {
+    let summary: Option<String> = row.try_get("weather_summary")?;
+    Ok(summary.map(|summary| Conditions {
+        temperature_max: row.try_get("weather_temp_max").ok().flatten(),
+        temperature_min: row.try_get("weather_temp_min").ok().flatten(),
+        precipitation: row.try_get("weather_precipitation").ok().flatten(),
+        wind_speed_max: row.try_get("weather_wind_max").ok().flatten(),
+        code: row.try_get("weather_code").ok().flatten(),
+        summary,
+    }))
+}
+
+fn from_row(row: &AnyRow) -> Result<Run, sqlx::Error> {
+    let date: String = row.try_get("date")?;
+    let status: String = row.try_get("weather_status")?;
+    Ok(Run {
+        id: row.try_get("id")?,
+        user_id: row.try_get("user_id")?,
+        date: super::model::parse_date("date", &date).map_err(|e| sqlx::Error::Decode(e.message.into()))?,
+        distance: row.try_get("distance")?,
+        time: row.try_get("time")?,
+        lat: row.try_get("lat")?,
+        lon: row.try_get("lon")?,
+        notes: row.try_get("notes")?,
+        weather_status: WeatherStatus::parse(&status),
+        weather: weather_from(row)?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn bind_run<'q>(
+    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    run: &Run,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    let (year, week, monday) = iso_week(run.date);
+    let w = run.weather.as_ref();
+    query
+        .bind(run.id.clone())
+        .bind(run.user_id.clone())
+        .bind(date_text(run.date))
+        .bind(run.distance)
+        .bind(run.time)
+        .bind(run.lat)
+        .bind(run.lon)
+        .bind(run.notes.clone())
+        .bind(run.distance / run.time)
+        .bind(i64::from(year))
+        .bind(i64::from(week))
+        .bind(date_text(monday))
+        .bind(run.weather_status.as_str())
+        .bind(Double(w.and_then(|w| w.temperature_max)))
+        .bind(Double(w.and_then(|w| w.temperature_min)))
+        .bind(Double(w.and_then(|w| w.precipitation)))
+        .bind(Double(w.and_then(|w| w.wind_speed_max)))
+        .bind(w.and_then(|w| w.code))
+        .bind(w.map(|w| w.summary.clone()))
+        .bind(run.created_at)
+        .bind(run.updated_at)
+}
+
+const INSERT: &str = "INSERT INTO runs (id, user_id, date, distance, time, lat, lon, notes, speed, iso_year, iso_week,
+        week_start, weather_status, weather_temp_max, weather_temp_min, weather_precipitation, weather_wind_max,
+        weather_code, weather_summary, created_at, updated_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)";
+
+/// Stores new runs (all or none), queueing weather lookups for the pending ones.
+pub async fn insert_all(db: &Db, runs: &[Run], now: Timestamp) -> ApiResult<()> {
+    let mut tx = db.pool.begin().await?;
+    for run in runs {
+        bind_run(sqlx::query(INSERT), run).execute(&mut *tx).await?;
+        if run.weather_status == WeatherStatus::Pending {
+            sqlx::query("INSERT INTO weather_jobs (run_id, attempts, next_attempt_at) VALUES ($1, 0, $2)")
+                .bind(&run.id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Replaces a run's fields (and its weather job) in one transaction.
+pub async fn update(db: &Db, run: &Run, now: Timestamp) -> ApiResult<bool> {
+    let mut tx = db.pool.begin().await?;
+    let sql =
+        "UPDATE runs SET date = $3, distance = $4, time = $5, lat = $6, lon = $7, notes = $8, speed = $9,
+            iso_year = $10, iso_week = $11, week_start = $12, weather_status = $13, weather_temp_max = $14,
+            weather_temp_min = $15, weather_precipitation = $16, weather_wind_max = $17, weather_code = $18,
+            weather_summary = $19, created_at = $20, updated_at = $21
+         WHERE id = $1 AND user_id = $2";
+    if bind_run(sqlx::query(sql), run).execute(&mut *tx).await?.rows_affected() == 0 {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    sqlx::query("DELETE FROM weather_jobs WHERE run_id = $1").bind(&run.id).execute(&mut *tx).await?;
+    if run.weather_status == WeatherStatus::Pending {
+        sqlx::query("INSERT INTO weather_jobs (run_id, attempts, next_attempt_at) VALUES ($1, 0, $2)")
+            .bind(&run.id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// The run `id` if `owner` owns it (any run when `owner` is `None`).
+pub async fn find(db: &Db, id: &str, owner: Option<&str>) -> ApiResult<Option<Run>> {
+    let sql = concat!("SELECT ", columns!(), " FROM runs WHERE id = $1 AND ($2 = '' OR user_id = $2)");
+    let row = sqlx::query(sql).bind(id).bind(owner.unwrap_or("")).fetch_optional(&db.pool).await?;
+    Ok(row.as_ref().map(from_row).transpose()?)
+}
+
+pub async fn delete(db: &Db, id: &str, owner: Option<&str>) -> ApiResult<bool> {
+    let done = sqlx::query("DELETE FROM runs WHERE id = $1 AND ($2 = '' OR user_id = $2)")
+        .bind(id)
+        .bind(owner.unwrap_or(""))
+        .execute(&db.pool)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// A page of runs of `owner` (everyone's when `None`); `after` continues after that
+/// run in the default order (newest date first).
+pub async fn list(
+    db: &Db,
+    owner: Option<&str>,
+    after: Option<&Run>,
+    listing: &Listing,
+) -> ApiResult<(Vec<Run>, Option<u64>)> {
+    let mut scope = vec!["($1 = '' OR user_id = $1)"];
+    let mut params = vec![SqlValue::Text(owner.unwrap_or("").to_owned())];
+    if let Some(cursor) = after {
+        scope.push("(date < $2 OR (date = $2 AND id < $3))");
+        params.push(SqlValue::Text(date_text(cursor.date)));
+        params.push(SqlValue::Text(cursor.id.clone()));
+    }
+    let scope = scope.join(" AND ");
+    let query = ListSql {
+        columns: columns!(),
+        from: "runs",
+        scope: &scope,
+        scope_params: params,
+        tiebreak: "id DESC",
+    };
+    let (rows, total) = query.fetch(db, listing).await?;
+    Ok((rows.iter().map(from_row).collect::<Result<_, _>>()?, total))
+}
+
+/// Records the outcome of a weather lookup.
+pub async fn set_weather(
+    db: &Db,
+    id: &str,
+    status: WeatherStatus,
+    conditions: Option<&Conditions>,
+) -> ApiResult<()> {
+    sqlx::query(
+        "UPDATE runs SET weather_status = $2, weather_temp_max = $3, weather_temp_min = $4, weather_precipitation = $5,
+             weather_wind_max = $6, weather_code = $7, weather_summary = $8 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(status.as_str())
+    .bind(Double(conditions.and_then(|c| c.temperature_max)))
+    .bind(Double(conditions.and_then(|c| c.temperature_min)))
+    .bind(Double(conditions.and_then(|c| c.precipitation)))
+    .bind(Double(conditions.and_then(|c| c.wind_speed_max)))
+    .bind(conditions.and_then(|c| c.code))
+    .bind(conditions.map(|c| c.summary.clone()))
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
+/// Claims up to `limit` due weather jobs for `lease` seconds (so that another node
+/// does not take them too); returns `(run id, attempts so far)`.
+pub async fn claim_weather_jobs(
+    db: &Db,
+    now: Timestamp,
+    lease: i64,
+    limit: i64,
+) -> ApiResult<Vec<(String, i64)>> {
+    let due: Vec<(String, i64, i64)> = sqlx::query(
+        "SELECT run_id, attempts, next_attempt_at FROM weather_jobs WHERE next_attempt_at <= $1
+         ORDER BY next_attempt_at LIMIT $2",
+    )
+    .bind(now)
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await?
+    .iter()
+    .map(|r| Ok((r.try_get("run_id")?, r.try_get("attempts")?, r.try_get("next_attempt_at")?)))
+    .collect::<Result<_, sqlx::Error>>()?;
+    let mut claimed = Vec::new();
+    for (run_id, attempts, at) in due {
+        let won = sqlx::query(
+            "UPDATE weather_jobs SET next_attempt_at = $3 WHERE run_id = $1 AND next_attempt_at = $2",
+        )
+        .bind(&run_id)
+        .bind(at)
+        .bind(now + lease)
+        .execute(&db.pool)
+        .await?
+        .rows_affected()
+            == 1;
+        if won {
+            claimed.push((run_id, attempts));
+        }
+    }
+    Ok(claimed)
+}
+
+pub async fn finish_weather_job(db: &Db, run_id: &str) -> ApiResult<()> {
+    sqlx::query("DELETE FROM weather_jobs WHERE run_id = $1").bind(run_id).execute(&db.pool).await?;
+    Ok(())
+}
+
+pub async fn retry_weather_job(db: &Db, run_id: &str, attempts: i64, at: Timestamp) -> ApiResult<()> {
+    sqlx::query("UPDATE weather_jobs SET attempts = $2, next_attempt_at = $3 WHERE run_id = $1")
+        .bind(run_id)
+        .bind(attempts)
+        .bind(at)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}

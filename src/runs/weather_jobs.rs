@@ -1,0 +1,90 @@
+//! Getting weather for runs: at once when a run is saved, else later from the
+//! durable `weather_jobs` queue (restart-safe, backing off, `unavailable` after the
+//! last try). Several nodes may work the queue: each job is claimed with a lease.
+
+use time::OffsetDateTime;
+
+use super::model::{Run, WeatherStatus};
+use super::store;
+use super::weather::{WeatherError, WeatherProvider};
+use crate::app::AppState;
+use crate::http::error::{ApiError, ApiResult};
+
+/// Tries after the first, before a run's weather is `unavailable`.
+pub const MAX_ATTEMPTS: i64 = 6;
+const LEASE: i64 = 120;
+
+/// Retry `attempt` (1-based) waits a minute, then doubles.
+pub fn backoff(attempt: i64) -> i64 {
+    60 * (1 << (attempt - 1).clamp(0, 10))
+}
+
+fn today(state: &AppState) -> time::Date {
+    OffsetDateTime::from_unix_timestamp(state.clock.now())
+        .map_or(OffsetDateTime::UNIX_EPOCH.date(), |t| t.date())
+}
+
+/// Fills in `run`'s weather now if the provider answers; otherwise marks it pending
+/// (or, with `HALLPASS_WEATHER_REQUIRED`, refuses the run with 503).
+pub async fn fetch_now(state: &AppState, run: &mut Run) -> ApiResult<()> {
+    match state.weather.daily(run.date, run.lat, run.lon, today(state)).await {
+        Ok(conditions) => {
+            run.weather_status = WeatherStatus::Ok;
+            run.weather = Some(conditions);
+        }
+        Err(err) if state.config.weather_required => {
+            tracing::warn!(error = %err, "weather required but unavailable: run refused");
+            return Err(ApiError::Unavailable { retry_after: 60 });
+        }
+        Err(WeatherError::Permanent(reason)) => {
+            tracing::info!(reason, "no weather for this run");
+            run.weather_status = WeatherStatus::Unavailable;
+            run.weather = None;
+        }
+        Err(WeatherError::Transient(reason)) => {
+            tracing::info!(reason, "weather lookup deferred");
+            run.weather_status = WeatherStatus::Pending;
+            run.weather = None;
+        }
+    }
+    Ok(())
+}
+
+/// Works through the jobs that are due; returns how many were handled.
+pub async fn process_due(state: &AppState) -> ApiResult<usize> {
+    let now = state.clock.now();
+    let jobs = store::claim_weather_jobs(&state.db, now, LEASE, 50).await?;
+    for (run_id, attempts) in &jobs {
+        let Some(run) = store::find(&state.db, run_id, None).await? else {
+            store::finish_weather_job(&state.db, run_id).await?;
+            continue;
+        };
+        let attempt = attempts + 1;
+        match state.weather.daily(run.date, run.lat, run.lon, today(state)).await {
+            Ok(conditions) => {
+                store::set_weather(&state.db, run_id, WeatherStatus::Ok, Some(&conditions)).await?;
+                store::finish_weather_job(&state.db, run_id).await?;
+            }
+            Err(err) if matches!(err, WeatherError::Permanent(_)) || attempt >= MAX_ATTEMPTS => {
+                tracing::info!(run_id, attempt, error = %err, "weather unavailable for good");
+                store::set_weather(&state.db, run_id, WeatherStatus::Unavailable, None).await?;
+                store::finish_weather_job(&state.db, run_id).await?;
+            }
+            Err(err) => {
+                tracing::info!(run_id, attempt, error = %err, "weather lookup failed; will retry");
+                store::retry_weather_job(&state.db, run_id, attempt, now + backoff(attempt)).await?;
+            }
+        }
+    }
+    Ok(jobs.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::backoff;
+
+    #[test]
+    fn backoff_doubles() {
+        assert_eq!((backoff(1), backoff(2), backoff(5)), (60, 120, 960));
+    }
+}
