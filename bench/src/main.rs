@@ -5,6 +5,8 @@
 //!
 //! Run: `cargo build --release && cargo run --release --manifest-path bench/Cargo.toml`
 
+mod data;
+
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,9 +31,25 @@ struct Args {
     /// Port for the server it starts.
     #[arg(long, default_value_t = 18181)]
     port: u16,
-    /// Scenarios to run (login, refresh, verify, me, token-me).
+    /// Scenarios to run: login, refresh, verify, me, token-me, runs-list, runs-create,
+    /// runs-weekly (the runs-* ones generate the run data first).
     #[arg(long, value_delimiter = ',', default_value = "verify,me,token-me,refresh,login")]
     scenarios: Vec<String>,
+    /// Users generated for the runs scenarios.
+    #[arg(long, default_value_t = 1000)]
+    runs_users: usize,
+    /// Runs per generated user.
+    #[arg(long, default_value_t = 1000)]
+    runs_per_user: usize,
+    /// Query string of the runs-list scenario.
+    #[arg(
+        long,
+        default_value = "filter=%28date%20ge%20%272018-01-01%27%29%20and%20%28distance%20gt%205000%29&count=20"
+    )]
+    runs_query: String,
+    /// Runs of the one `heavy` user (the weekly report scenario).
+    #[arg(long, default_value_t = 10_000)]
+    heavy_runs: usize,
     /// Concurrent connections.
     #[arg(long, default_value_t = 64)]
     connections: usize,
@@ -46,10 +64,12 @@ struct Server {
 }
 
 impl Server {
-    fn start(args: &Args) -> anyhow::Result<Self> {
+    fn start(args: &Args, weather_url: &str) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let child = Command::new(&args.server)
             .env("HALLPASS_DATA_DIR", dir.path())
+            .env("HALLPASS_WEATHER_ARCHIVE_URL", weather_url)
+            .env("HALLPASS_WEATHER_FORECAST_URL", weather_url)
             .env("HALLPASS_LISTEN", format!("127.0.0.1:{}", args.port))
             .env("HALLPASS_AUTH_RATE_PER_MINUTE", "100000000")
             .env("HALLPASS_LOG", "warn")
@@ -77,6 +97,38 @@ impl Drop for Server {
     }
 }
 
+/// A stand-in for Open-Meteo: every lookup gets the same fine day.
+async fn weather_stub() -> anyhow::Result<String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/v1/archive", listener.local_addr()?);
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { continue };
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(
+                    |req: hyper::Request<hyper::body::Incoming>| async move {
+                        let day = req
+                            .uri()
+                            .query()
+                            .and_then(|q| q.split('&').find_map(|p| p.strip_prefix("start_date=")))
+                            .unwrap_or("2020-01-01")
+                            .to_owned();
+                        let body = json!({"daily": {"time": [day], "temperature_2m_max": [20.0], "temperature_2m_min": [10.0],
+                        "precipitation_sum": [0.0], "wind_speed_10m_max": [10.0], "weather_code": [1]}});
+                        Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(Bytes::from(
+                            body.to_string(),
+                        ))))
+                    },
+                );
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    Ok(url)
+}
+
 /// One keep-alive HTTP/1.1 connection.
 struct Conn {
     sender: http1::SendRequest<Full<Bytes>>,
@@ -92,7 +144,13 @@ impl Conn {
         Ok(Self { sender, host: format!("127.0.0.1:{port}") })
     }
 
-    async fn call(&mut self, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> anyhow::Result<(u16, Bytes)> {
+    async fn call(
+        &mut self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> anyhow::Result<(u16, Bytes)> {
         let mut req = Request::builder().method(method).uri(path).header("host", &self.host);
         if let Some(token) = token {
             req = req.header("authorization", format!("Bearer {token}"));
@@ -128,8 +186,16 @@ async fn session(port: u16, username: &str) -> anyhow::Result<Value> {
     let mut conn = Conn::open(port).await?;
     let body = json!({"username": username, "password": PASSWORD});
     let (status, bytes) = conn.call("POST", "/api/v1/auth/register", None, Some(&body)).await?;
-    let (status, bytes) = if status == 201 { (status, bytes) } else { conn.call("POST", "/api/v1/auth/login", None, Some(&body)).await? };
-    anyhow::ensure!(status == 200 || status == 201, "setup for {username}: {status} {}", String::from_utf8_lossy(&bytes));
+    let (status, bytes) = if status == 201 {
+        (status, bytes)
+    } else {
+        conn.call("POST", "/api/v1/auth/login", None, Some(&body)).await?
+    };
+    anyhow::ensure!(
+        status == 200 || status == 201,
+        "setup for {username}: {status} {}",
+        String::from_utf8_lossy(&bytes)
+    );
     Ok(serde_json::from_slice(&bytes)?)
 }
 
@@ -139,14 +205,30 @@ struct Outcome {
 }
 
 /// Runs one connection's closed loop until `deadline`.
-async fn drive(scenario: String, port: u16, index: usize, deadline: Instant) -> anyhow::Result<Outcome> {
-    let username = format!("bench{index}");
-    let tokens = session(port, &username).await?;
+/// The account a connection works as.
+fn username(scenario: &str, index: usize) -> String {
+    match scenario {
+        "runs-list" | "runs-create" => format!("runner{index}"),
+        "runs-weekly" => "heavy".to_owned(),
+        _ => format!("bench{index}"),
+    }
+}
+
+async fn drive(
+    args: Arc<Args>,
+    scenario: String,
+    index: usize,
+    tokens: Value,
+    deadline: Instant,
+) -> anyhow::Result<Outcome> {
+    let port = args.port;
+    let username = username(&scenario, index);
     let access = tokens["access_token"].as_str().unwrap_or_default().to_owned();
     let mut refresh = tokens["refresh_token"].as_str().unwrap_or_default().to_owned();
     let mut conn = Conn::open(port).await?;
     let api_token = if scenario == "token-me" {
-        let (status, body) = conn.call("POST", "/api/v1/tokens", Some(&access), Some(&json!({"name": "bench"}))).await?;
+        let (status, body) =
+            conn.call("POST", "/api/v1/tokens", Some(&access), Some(&json!({"name": "bench"}))).await?;
         anyhow::ensure!(status == 201, "token: {status}");
         serde_json::from_slice::<Value>(&body)?["token"].as_str().unwrap_or_default().to_owned()
     } else {
@@ -159,8 +241,30 @@ async fn drive(scenario: String, port: u16, index: usize, deadline: Instant) -> 
             "verify" => conn.call("GET", "/api/v1/auth/verify", Some(&access), None).await?,
             "me" => conn.call("GET", "/api/v1/users/me", Some(&access), None).await?,
             "token-me" => conn.call("GET", "/api/v1/users/me", Some(&api_token), None).await?,
-            "login" => conn.call("POST", "/api/v1/auth/login", None, Some(&json!({"username": username, "password": PASSWORD}))).await?,
-            "refresh" => conn.call("POST", "/api/v1/auth/refresh", None, Some(&json!({"refresh_token": refresh}))).await?,
+            "runs-list" => {
+                let path = format!("/api/v1/runs?{}", args.runs_query);
+                conn.call("GET", &path, Some(&access), None).await?
+            }
+            "runs-weekly" => conn.call("GET", "/api/v1/runs/reports/weekly", Some(&access), None).await?,
+            "runs-create" => {
+                let body =
+                    json!({"date": "2019-06-01", "distance": 5000, "time": 1500, "location": "60.17 24.94"});
+                let (status, body) = conn.call("POST", "/api/v1/runs", Some(&access), Some(&body)).await?;
+                (if status == 201 { 200 } else { status }, body)
+            }
+            "login" => {
+                conn.call(
+                    "POST",
+                    "/api/v1/auth/login",
+                    None,
+                    Some(&json!({"username": username, "password": PASSWORD})),
+                )
+                .await?
+            }
+            "refresh" => {
+                conn.call("POST", "/api/v1/auth/refresh", None, Some(&json!({"refresh_token": refresh})))
+                    .await?
+            }
             other => anyhow::bail!("unknown scenario {other}"),
         };
         outcome.latencies.record(started.elapsed().as_micros() as u64)?;
@@ -174,15 +278,19 @@ async fn drive(scenario: String, port: u16, index: usize, deadline: Instant) -> 
     Ok(outcome)
 }
 
-async fn run_scenario(args: &Args, server: &Server, scenario: &str) -> anyhow::Result<()> {
-    // Accounts are prepared before the clock starts (registration hashes passwords).
+async fn run_scenario(args: &Arc<Args>, server: &Server, scenario: &str) -> anyhow::Result<()> {
+    // Sessions are opened one by one before the clock starts (password hashing is
+    // slow by design, and a burst of logins to one account would trip its lock).
+    let mut sessions = Vec::new();
     for i in 0..args.connections {
-        session(args.port, &format!("bench{i}")).await?;
+        sessions.push(session(args.port, &username(scenario, i)).await?);
     }
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.seconds);
-    let tasks: Vec<_> = (0..args.connections)
-        .map(|i| tokio::spawn(drive(scenario.to_owned(), args.port, i, deadline)))
+    let tasks: Vec<_> = sessions
+        .into_iter()
+        .enumerate()
+        .map(|(i, tokens)| tokio::spawn(drive(args.clone(), scenario.to_owned(), i, tokens, deadline)))
         .collect();
     let mut total = Histogram::<u64>::new(3)?;
     let mut errors = 0;
@@ -206,9 +314,22 @@ async fn run_scenario(args: &Args, server: &Server, scenario: &str) -> anyhow::R
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Arc::new(Args::parse());
-    let server = Server::start(&args)?;
+    let weather = weather_stub().await?;
+    let server = Server::start(&args, &weather)?;
     wait_ready(args.port).await?;
     println!("hallpass bench: {} connections, {} s per scenario, SQLite", args.connections, args.seconds);
+    if args.scenarios.iter().any(|s| s.starts_with("runs-")) {
+        session(args.port, "template").await?;
+        let started = Instant::now();
+        let db = server._dir.path().join("hallpass.db");
+        data::generate(&db, "template", args.runs_users, args.runs_per_user, args.heavy_runs).await?;
+        let rows = args.runs_users * args.runs_per_user + args.heavy_runs;
+        println!(
+            "generated {} users and {rows} runs in {:.1} s",
+            args.runs_users + 1,
+            started.elapsed().as_secs_f64()
+        );
+    }
     for scenario in &args.scenarios {
         run_scenario(&args, &server, scenario).await?;
     }

@@ -34,10 +34,9 @@ pub async fn weekly(
     listing: &Listing,
     oldest_first: bool,
 ) -> ApiResult<Page<WeekReport>> {
-    let mut params = vec![filter::SqlValue::Text(owner.unwrap_or("").to_owned())];
-    let mut condition = "($1 = '' OR user_id = $1)".to_owned();
+    let (mut condition, mut params) = super::store::owner_scope(owner, None);
     if let Some(typed) = &listing.filter {
-        let compiled = filter::compile(typed, db.backend, 2);
+        let compiled = filter::compile(typed, db.backend, params.len() + 1);
         condition = format!("{condition} AND {}", compiled.sql);
         params.extend(compiled.params);
     }

@@ -182,14 +182,7 @@ pub async fn list(
     after: Option<&Run>,
     listing: &Listing,
 ) -> ApiResult<(Vec<Run>, Option<u64>)> {
-    let mut scope = vec!["($1 = '' OR user_id = $1)"];
-    let mut params = vec![SqlValue::Text(owner.unwrap_or("").to_owned())];
-    if let Some(cursor) = after {
-        scope.push("(date < $2 OR (date = $2 AND id < $3))");
-        params.push(SqlValue::Text(date_text(cursor.date)));
-        params.push(SqlValue::Text(cursor.id.clone()));
-    }
-    let scope = scope.join(" AND ");
+    let (scope, params) = owner_scope(owner, after);
     let query = ListSql {
         columns: columns!(),
         from: "runs",
@@ -199,6 +192,27 @@ pub async fn list(
     };
     let (rows, total) = query.fetch(db, listing).await?;
     Ok((rows.iter().map(from_row).collect::<Result<_, _>>()?, total))
+}
+
+/// The fixed part of a run query: the owner (a plain `user_id = $1`, so that the
+/// per-user indexes serve it) and the keyset cursor.
+pub fn owner_scope(owner: Option<&str>, after: Option<&Run>) -> (String, Vec<SqlValue>) {
+    let mut scope = Vec::new();
+    let mut params = Vec::new();
+    if let Some(owner) = owner {
+        params.push(SqlValue::Text(owner.to_owned()));
+        scope.push(format!("user_id = ${}", params.len()));
+    }
+    if let Some(cursor) = after {
+        params.push(SqlValue::Text(date_text(cursor.date)));
+        params.push(SqlValue::Text(cursor.id.clone()));
+        let (d, i) = (params.len() - 1, params.len());
+        scope.push(format!("(date < ${d} OR (date = ${d} AND id < ${i}))"));
+    }
+    if scope.is_empty() {
+        scope.push("1 = 1".to_owned());
+    }
+    (scope.join(" AND "), params)
 }
 
 /// Records the outcome of a weather lookup.
