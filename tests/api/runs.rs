@@ -59,6 +59,14 @@ async fn runs_are_created_validated_and_owned(backend: Backend) {
     assert_eq!(run["weather"]["summary"], "rain");
     assert_eq!(run["weather"]["temperature_max"], 21.5);
     assert_eq!(weather.paths(), vec!["/v1/archive"], "a past date comes from the archive");
+    let today = hallpass::clock::rfc3339(app.clock_now())[..10].to_owned();
+    let recent = json!({"date": today, "distance": 1000, "time": 300, "location": {"lat": 1.5, "lon": 2.5}});
+    assert_eq!(app.post_json("/api/v1/runs", &recent, Some(&me.access)).await.status(), StatusCode::CREATED);
+    assert_eq!(
+        weather.paths().last().map(String::as_str),
+        Some("/v1/forecast"),
+        "recent dates come from the forecast"
+    );
 
     let cases = [
         (json!({"date": "2017-02-30", "distance": 1, "time": 1, "location": "0 0"}), "date"),
@@ -103,7 +111,7 @@ async fn runs_are_created_validated_and_owned(backend: Backend) {
     let root = app.login_ok("root").await;
     let filter = format!("user_id eq '{}'", me.user_id.clone().unwrap());
     let mine = list(&app, &root.access, &format!("filter={}", urlencode(&filter))).await;
-    assert_eq!(mine["total"], 1);
+    assert_eq!(mine["total"], 2);
     assert_eq!(app.get(&path, Some(&root.access)).await.status(), StatusCode::OK);
 
     assert_eq!(app.delete(&path, &me.access).await.status(), StatusCode::NO_CONTENT);
