@@ -111,6 +111,7 @@ impl ListSql<'_> {
             condition = format!("{condition} AND {}", compiled.sql);
             params.extend(compiled.params);
         }
+        let offset = listing.page * listing.count;
         let mut order: Vec<String> = listing
             .order
             .iter()
@@ -123,18 +124,23 @@ impl ListSql<'_> {
             self.from,
             order.join(", "),
             listing.count,
-            listing.page * listing.count
+            offset
         );
         let rows = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &params).fetch_all(&db.pool).await?;
-        let total = if listing.total {
-            let sql = format!("SELECT COUNT(*) FROM {} WHERE {condition}", self.from);
-            let count: i64 = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &params)
-                .fetch_one(&db.pool)
-                .await
-                .and_then(|row| sqlx::Row::try_get(&row, 0))?;
-            Some(count as u64)
-        } else {
-            None
+        // A page that is neither full nor past the end already tells the total.
+        let known =
+            (!rows.is_empty() && (rows.len() as u64) < listing.count).then(|| offset + rows.len() as u64);
+        let total = match (listing.total, known) {
+            (false, _) => None,
+            (true, Some(known)) => Some(known),
+            (true, None) => {
+                let sql = format!("SELECT COUNT(*) FROM {} WHERE {condition}", self.from);
+                let count: i64 = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &params)
+                    .fetch_one(&db.pool)
+                    .await
+                    .and_then(|row| sqlx::Row::try_get(&row, 0))?;
+                Some(count as u64)
+            }
         };
         Ok((rows, total))
     }

@@ -116,18 +116,28 @@ const INSERT: &str = "INSERT INTO runs (id, user_id, date, distance, time, lat, 
         weather_code, weather_summary, created_at, updated_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)";
 
+/// Puts a pending run's weather lookup in the queue, due now.
+async fn queue_weather(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    run: &Run,
+    now: Timestamp,
+) -> ApiResult<()> {
+    if run.weather_status == WeatherStatus::Pending {
+        sqlx::query("INSERT INTO weather_jobs (run_id, attempts, next_attempt_at) VALUES ($1, 0, $2)")
+            .bind(&run.id)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Stores new runs (all or none), queueing weather lookups for the pending ones.
 pub async fn insert_all(db: &Db, runs: &[Run], now: Timestamp) -> ApiResult<()> {
     let mut tx = db.pool.begin().await?;
     for run in runs {
         bind_run(sqlx::query(INSERT), run).execute(&mut *tx).await?;
-        if run.weather_status == WeatherStatus::Pending {
-            sqlx::query("INSERT INTO weather_jobs (run_id, attempts, next_attempt_at) VALUES ($1, 0, $2)")
-                .bind(&run.id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-        }
+        queue_weather(&mut tx, run, now).await?;
     }
     tx.commit().await?;
     Ok(())
@@ -147,13 +157,7 @@ pub async fn update(db: &Db, run: &Run, now: Timestamp) -> ApiResult<bool> {
         return Ok(false);
     }
     sqlx::query("DELETE FROM weather_jobs WHERE run_id = $1").bind(&run.id).execute(&mut *tx).await?;
-    if run.weather_status == WeatherStatus::Pending {
-        sqlx::query("INSERT INTO weather_jobs (run_id, attempts, next_attempt_at) VALUES ($1, 0, $2)")
-            .bind(&run.id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-    }
+    queue_weather(&mut tx, run, now).await?;
     tx.commit().await?;
     Ok(true)
 }
