@@ -26,6 +26,8 @@ CREATE TABLE runs (
 );
 -- The list's default order (newest date first) and keyset paging, per user.
 CREATE INDEX runs_user_date ON runs(user_id, date, id);
+-- Counts and filters on the numbers of a run without visiting the table.
+CREATE INDEX runs_user_numbers ON runs(user_id, date, distance, time, speed);
 -- The weekly report groups a user's runs by ISO week.
 CREATE INDEX runs_user_week ON runs(user_id, iso_year, iso_week, week_start, distance, time);
 CREATE INDEX runs_date ON runs(date, id);
