@@ -14,7 +14,7 @@ use moka::sync::Cache;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::api_tokens;
+use super::opaque::API_TOKEN;
 use super::permissions::{PermissionSet, RoleBook};
 use crate::clock::{SharedClock, Timestamp};
 use crate::cluster::{Cluster, Invalidation};
@@ -71,10 +71,10 @@ impl SessionGate {
 
     /// The grant of an API token secret, if live and its user active.
     pub async fn api_token(&self, secret: &str) -> ApiResult<Option<Arc<Grant>>> {
-        if !api_tokens::looks_valid(secret) {
+        if !API_TOKEN.looks_valid(secret) {
             return Ok(None);
         }
-        let hash = api_tokens::lookup_hash(secret);
+        let hash = API_TOKEN.lookup_hash(secret);
         let grant = self.cached(format!("t:{hash}"), true, || self.load_api_token(&hash)).await?;
         if let Some(token) = grant.as_ref().and_then(|g| g.api_token.as_ref()) {
             self.note_token_use(token).await;

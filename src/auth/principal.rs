@@ -12,9 +12,9 @@ use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
-use super::api_tokens;
 use super::external::{ExternalClaims, claimed_issuer};
 use super::gate::Grant;
+use super::opaque::API_TOKEN;
 use super::permissions::{Permission, PermissionSet};
 use crate::app::AppState;
 use crate::clock::Timestamp;
@@ -99,7 +99,7 @@ fn presented(parts: &Parts) -> Option<Presented<'_>> {
     if scheme.eq_ignore_ascii_case("token") {
         Some(Presented::ApiToken(credential))
     } else if scheme.eq_ignore_ascii_case("bearer") {
-        Some(if credential.starts_with(api_tokens::PREFIX) {
+        Some(if credential.starts_with(API_TOKEN.prefix) {
             Presented::ApiToken(credential)
         } else {
             Presented::Jwt(credential)

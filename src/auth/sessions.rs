@@ -8,7 +8,8 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::refresh_token;
+use super::opaque::REFRESH_TOKEN;
+use super::successor;
 use crate::clock::Timestamp;
 use crate::domain::filter::{Field, FieldType, Schema, SqlValue};
 use crate::http::error::ApiResult;
@@ -74,7 +75,7 @@ pub async fn create(
     now: Timestamp,
 ) -> ApiResult<Option<(Session, String)>> {
     let id = uuid::Uuid::now_v7().to_string();
-    let token = refresh_token::generate();
+    let token = REFRESH_TOKEN.generate();
     let user_agent: String = user_agent.chars().filter(|c| !c.is_control()).take(256).collect();
     let mut tx = db.pool.begin().await?;
     let inserted = sqlx::query(
@@ -124,7 +125,7 @@ async fn insert_token(
     sqlx::query(
         "INSERT INTO refresh_tokens (token_hash, session_id, generation, created_at) VALUES ($1, $2, $3, $4)",
     )
-    .bind(refresh_token::lookup_hash(token))
+    .bind(REFRESH_TOKEN.lookup_hash(token))
     .bind(session_id)
     .bind(generation)
     .bind(now)
@@ -185,11 +186,11 @@ pub enum Refresh {
 }
 
 pub async fn refresh(db: &Db, token: &str, grace: i64, now: Timestamp) -> ApiResult<Refresh> {
-    if !refresh_token::looks_valid(token) {
+    if !REFRESH_TOKEN.looks_valid(token) {
         return Ok(Refresh::Invalid);
     }
     let found = sqlx::query("SELECT session_id, generation FROM refresh_tokens WHERE token_hash = $1")
-        .bind(refresh_token::lookup_hash(token))
+        .bind(REFRESH_TOKEN.lookup_hash(token))
         .fetch_optional(&db.pool)
         .await?;
     let Some(found) = found else {
@@ -218,7 +219,7 @@ pub async fn refresh(db: &Db, token: &str, grace: i64, now: Timestamp) -> ApiRes
             .successor_box
             .as_deref()
             .filter(|_| in_grace)
-            .and_then(|sealed| refresh_token::open_successor(token, sealed));
+            .and_then(|sealed| successor::open(token, sealed));
         return Ok(match successor {
             Some(token) => Refresh::Rotated { session, token },
             None => {
@@ -233,8 +234,8 @@ pub async fn refresh(db: &Db, token: &str, grace: i64, now: Timestamp) -> ApiRes
 /// Replaces the live token if it is still `session.refresh_generation`; `None` when
 /// another caller got there first.
 async fn rotate(db: &Db, session: &Session, token: &str, now: Timestamp) -> ApiResult<Option<Refresh>> {
-    let successor = refresh_token::generate();
-    let sealed = refresh_token::seal_successor(token, &successor);
+    let successor = REFRESH_TOKEN.generate();
+    let sealed = successor::seal(token, &successor);
     let next = session.refresh_generation + 1;
     let mut tx = db.pool.begin().await?;
     // The conditional UPDATE comes first so SQLite takes its write lock at once.

@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 use super::store::{self, ApiToken, NewToken};
 use crate::app::AppState;
 use crate::audit::{Action, Event};
-use crate::auth::api_tokens;
+use crate::auth::opaque::API_TOKEN;
 use crate::auth::permissions::{Permission, PermissionSet};
 use crate::auth::principal::Principal;
 use crate::clock::rfc3339;
@@ -126,8 +126,8 @@ async fn create_token(
         }
     };
     let owner_id = body.user_id.as_deref().unwrap_or(&principal.user_id);
-    let secret = api_tokens::generate();
-    let hash = api_tokens::lookup_hash(&secret);
+    let secret = API_TOKEN.generate();
+    let hash = API_TOKEN.lookup_hash(&secret);
     let new = NewToken {
         user_id: owner_id,
         name,
