@@ -7,7 +7,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::clock::Timestamp;
-use crate::domain::filter::{Field, FieldType, Schema, SqlValue};
+use crate::domain::filter::{Field, FieldType, Schema, SortKey, SqlValue};
 use crate::http::error::ApiResult;
 use crate::http::listing::{ListSql, Listing};
 use crate::http::paging::Page;
@@ -128,16 +128,16 @@ fn entry(row: &AnyRow) -> Result<AuditEntry, sqlx::Error> {
 
 /// What the audit log can be filtered and sorted on.
 pub const FIELDS: &[Field] = &[
-    Field { name: "id", column: "id", ty: FieldType::Text },
-    Field { name: "at", column: "at", ty: FieldType::Timestamp },
-    Field { name: "action", column: "action", ty: FieldType::Text },
-    Field { name: "actor_id", column: "actor_id", ty: FieldType::Text },
-    Field { name: "target_id", column: "target_id", ty: FieldType::Text },
-    Field { name: "ip", column: "ip", ty: FieldType::Text },
+    Field { name: "id", column: "id", ty: FieldType::Text, nullable: false },
+    Field { name: "at", column: "at", ty: FieldType::Timestamp, nullable: false },
+    Field { name: "action", column: "action", ty: FieldType::Text, nullable: false },
+    Field { name: "actor_id", column: "actor_id", ty: FieldType::Text, nullable: true },
+    Field { name: "target_id", column: "target_id", ty: FieldType::Text, nullable: true },
+    Field { name: "ip", column: "ip", ty: FieldType::Text, nullable: true },
 ];
 pub const SCHEMA: Schema = Schema { fields: FIELDS };
 /// Newest first: ids are UUIDv7, so they sort by time.
-pub const DEFAULT_ORDER: &[(&str, bool)] = &[("id", true)];
+pub const DEFAULT_ORDER: &[SortKey] = &[SortKey::desc("id")];
 
 /// A page of events; with `after` (an event id, default order only), the events
 /// older than it (keyset paging, stable while new events arrive).

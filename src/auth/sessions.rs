@@ -11,7 +11,7 @@ use sqlx::any::AnyRow;
 use super::opaque::REFRESH_TOKEN;
 use super::successor;
 use crate::clock::Timestamp;
-use crate::domain::filter::{Field, FieldType, Schema, SqlValue};
+use crate::domain::filter::{Field, FieldType, Schema, SortKey, SqlValue};
 use crate::http::error::ApiResult;
 use crate::http::listing::{ListSql, Listing};
 use crate::http::paging::Page;
@@ -142,15 +142,15 @@ pub async fn find(db: &Db, id: &str) -> ApiResult<Option<Session>> {
 
 /// What session lists can be filtered and sorted on.
 pub const FIELDS: &[Field] = &[
-    Field { name: "id", column: "id", ty: FieldType::Text },
-    Field { name: "created_at", column: "created_at", ty: FieldType::Timestamp },
-    Field { name: "last_used_at", column: "last_used_at", ty: FieldType::Timestamp },
-    Field { name: "expires_at", column: "expires_at", ty: FieldType::Timestamp },
-    Field { name: "user_agent", column: "user_agent", ty: FieldType::Text },
-    Field { name: "ip", column: "ip", ty: FieldType::Text },
+    Field { name: "id", column: "id", ty: FieldType::Text, nullable: false },
+    Field { name: "created_at", column: "created_at", ty: FieldType::Timestamp, nullable: false },
+    Field { name: "last_used_at", column: "last_used_at", ty: FieldType::Timestamp, nullable: false },
+    Field { name: "expires_at", column: "expires_at", ty: FieldType::Timestamp, nullable: false },
+    Field { name: "user_agent", column: "user_agent", ty: FieldType::Text, nullable: false },
+    Field { name: "ip", column: "ip", ty: FieldType::Text, nullable: false },
 ];
 pub const SCHEMA: Schema = Schema { fields: FIELDS };
-pub const DEFAULT_ORDER: &[(&str, bool)] = &[("created_at", true)];
+pub const DEFAULT_ORDER: &[SortKey] = &[SortKey::desc("created_at")];
 
 /// A page of the user's open sessions.
 pub async fn list_open(

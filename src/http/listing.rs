@@ -7,7 +7,7 @@ use utoipa::IntoParams;
 
 use super::error::{ApiError, ApiResult};
 use super::paging::{MAX_COUNT, Page};
-use crate::domain::filter::{self, Schema, SqlValue, Typed};
+use crate::domain::filter::{self, Schema, SortKey, SqlValue, Typed};
 use crate::store::Db;
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -43,14 +43,14 @@ pub struct Listing {
     pub count: u64,
     pub total: bool,
     pub filter: Option<Typed>,
-    /// `(column, descending)`, most significant first.
-    pub order: Vec<(&'static str, bool)>,
+    /// Most significant first.
+    pub order: Vec<SortKey>,
 }
 
 impl ListQuery {
     /// Checks paging, the filter and the sort against `schema`; `default_order` applies
     /// when no sort is given.
-    pub fn check(self, schema: &Schema, default_order: &[(&'static str, bool)]) -> ApiResult<Listing> {
+    pub fn check(self, schema: &Schema, default_order: &[SortKey]) -> ApiResult<Listing> {
         if !(1..=MAX_COUNT).contains(&self.count) {
             return Err(ApiError::bad_request(
                 "invalid_query",
@@ -112,11 +112,7 @@ impl ListSql<'_> {
             params.extend(compiled.params);
         }
         let offset = listing.page * listing.count;
-        let mut order: Vec<String> = listing
-            .order
-            .iter()
-            .map(|(column, desc)| format!("{column} {}", if *desc { "DESC" } else { "ASC" }))
-            .collect();
+        let mut order: Vec<String> = listing.order.iter().map(|key| key.sql(db.backend)).collect();
         order.push(self.tiebreak.to_owned());
         let sql = format!(
             "SELECT {} FROM {} WHERE {condition} ORDER BY {} LIMIT {} OFFSET {}",

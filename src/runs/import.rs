@@ -1,7 +1,10 @@
 //! CSV import of runs (seed 002's dataset format): `date,location,distance,time`
-//! per line, location as `"lat lon"`, an optional header line. All rows or none.
+//! per line, location as `"lat lon"`, an optional header line, fields optionally in
+//! double quotes, any line ending, an optional byte-order mark. All rows or none.
 
-use super::model::{LocationInput, MAX_DISTANCE, MAX_TIME, Run, WeatherStatus, parse_date, positive};
+use super::model::{
+    LocationInput, MAX_DISTANCE, MAX_TIME, Run, WeatherStatus, check_speed, parse_date, positive,
+};
 use super::{store, weather_jobs};
 use crate::app::AppState;
 use crate::http::error::{ApiError, ApiResult, FieldError};
@@ -11,10 +14,11 @@ pub const MAX_ROWS: usize = 100_000;
 /// Parses every line; the first bad one is a 422 naming its line number.
 pub fn parse(text: &str, user_id: &str, now: i64) -> ApiResult<Vec<Run>> {
     let mut runs = Vec::new();
-    for (index, line) in text.lines().enumerate() {
-        let number = index + 1;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    for (index, line) in text.split(['\n', '\r']).enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let number = line_number(text, index);
         let line = line.trim();
-        if line.is_empty() || (number == 1 && line.to_ascii_lowercase().starts_with("date,")) {
+        if runs.is_empty() && line.trim_start_matches('"').to_ascii_lowercase().starts_with("date") {
             continue;
         }
         if runs.len() == MAX_ROWS {
@@ -23,7 +27,7 @@ pub fn parse(text: &str, user_id: &str, now: i64) -> ApiResult<Vec<Run>> {
         let bad = |e: FieldError| {
             ApiError::invalid(format!("line {number}"), format!("{}: {}", e.field, e.message))
         };
-        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+        let fields: Vec<&str> = line.split(',').map(|f| f.trim().trim_matches('"').trim()).collect();
         let [date, location, distance, time] = fields[..] else {
             return Err(ApiError::invalid(
                 format!("line {number}"),
@@ -38,6 +42,7 @@ pub fn parse(text: &str, user_id: &str, now: i64) -> ApiResult<Vec<Run>> {
         let (lat, lon) = LocationInput::Text(location.to_owned()).parse().map_err(bad)?;
         let distance = number_of("distance", distance, MAX_DISTANCE).map_err(bad)?;
         let time = number_of("time", time, MAX_TIME).map_err(bad)?;
+        check_speed(distance, time).map_err(bad)?;
         runs.push(Run {
             id: uuid::Uuid::now_v7().to_string(),
             user_id: user_id.to_owned(),
@@ -57,6 +62,33 @@ pub fn parse(text: &str, user_id: &str, now: i64) -> ApiResult<Vec<Run>> {
         return Err(ApiError::invalid("body", "no runs in the file"));
     }
     Ok(runs)
+}
+
+/// The 1-based line of the `index`-th piece of `text` split at every `\n` and `\r`:
+/// `\r\n` counts as one line ending, a lone `\r` (old Mac files) as one too.
+fn line_number(text: &str, index: usize) -> usize {
+    let mut line = 1;
+    let mut piece = 0;
+    let mut chars = text.chars().peekable();
+    while piece < index {
+        match chars.next() {
+            Some('\r') => {
+                if chars.peek() == Some(&'\n') {
+                    chars.next();
+                    piece += 1;
+                }
+                piece += 1;
+                line += 1;
+            }
+            Some('\n') => {
+                piece += 1;
+                line += 1;
+            }
+            Some(_) => {}
+            None => break,
+        }
+    }
+    line
 }
 
 /// Imports `text` for `user_id`; returns the number of runs stored. Weather is fetched
@@ -93,6 +125,21 @@ mod tests {
             matches!(err, crate::http::error::ApiError::Validation(ref e) if e[0].field == "line 1" && e[0].message.contains("distance"))
         );
         assert!(parse("2015-01-01,32 34,2000", "u", 0).is_err());
+        let excel = "\u{feff}\"date\",\"location\",\"distance\",\"time\"\r\n2015-01-01,\"32.0853 34.7818\",2000,405\r\n";
+        assert_eq!(parse(excel, "u", 0).unwrap().len(), 1);
+        let mac = "2015-01-01,32 34,2000,405\r2015-01-02,32 34,2000,405\r2015-01-03,32 34,2000,x";
+        let err = parse(mac, "u", 0).unwrap_err();
+        assert!(
+            matches!(err, crate::http::error::ApiError::Validation(ref e) if e[0].field == "line 3"),
+            "{err:?}"
+        );
+        let crlf = "2015-01-01,32 34,2000,405\r\n2015-01-02,32 34,2000,x\r\n";
+        let err = parse(crlf, "u", 0).unwrap_err();
+        assert!(
+            matches!(err, crate::http::error::ApiError::Validation(ref e) if e[0].field == "line 2"),
+            "{err:?}"
+        );
+        assert!(parse("2015-01-01,32 34,1000000,0.0001", "u", 0).is_err(), "impossible speed");
         assert!(parse("", "u", 0).is_err());
     }
 }

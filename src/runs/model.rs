@@ -191,6 +191,21 @@ pub fn positive(field: &str, value: f64, max: f64) -> Result<f64, FieldError> {
 
 pub const MAX_DISTANCE: f64 = 1_000_000.0;
 pub const MAX_TIME: f64 = 30.0 * 24.0 * 3600.0;
+/// Faster than any runner by far; anything above is a typo in distance or time.
+pub const MAX_SPEED: f64 = 100.0;
+
+/// Distance and time that make a believable speed.
+pub fn check_speed(distance: f64, time: f64) -> Result<(), FieldError> {
+    let speed = distance / time;
+    if speed.is_finite() && speed <= MAX_SPEED {
+        Ok(())
+    } else {
+        Err(FieldError::new(
+            "time",
+            format!("makes a speed above {MAX_SPEED} m/s; check distance (metres) and time (seconds)"),
+        ))
+    }
+}
 
 pub fn parse_notes(text: &str) -> Result<String, FieldError> {
     if text.chars().count() > 2000 || text.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {

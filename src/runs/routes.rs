@@ -9,7 +9,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::model::{
-    LocationInput, MAX_DISTANCE, MAX_TIME, Run, RunView, WeatherStatus, parse_date, parse_notes, positive,
+    LocationInput, MAX_DISTANCE, MAX_TIME, Run, RunView, WeatherStatus, check_speed, parse_date, parse_notes,
+    positive,
 };
 use super::report::{self, WeekReport};
 use super::{import, store, weather_jobs};
@@ -69,8 +70,11 @@ async fn create_run(
     let time = positive("time", body.time, MAX_TIME).map_err(|e| errors.push(e)).ok();
     let location = body.location.parse().map_err(|e| errors.push(e)).ok();
     let notes = parse_notes(body.notes.as_deref().unwrap_or_default()).map_err(|e| errors.push(e)).ok();
-    let (Some(date), Some(distance), Some(time), Some((lat, lon)), Some(notes)) =
-        (date, distance, time, location, notes)
+    if let (Some(distance), Some(time)) = (distance, time) {
+        check_speed(distance, time).unwrap_or_else(|e| errors.push(e));
+    }
+    let (Some(date), Some(distance), Some(time), Some((lat, lon)), Some(notes), true) =
+        (date, distance, time, location, notes, errors.is_empty())
     else {
         return Err(ApiError::Validation(errors));
     };
@@ -186,15 +190,19 @@ async fn patch_run(
     if let Some(notes) = patch.notes.as_deref() {
         parse_notes(notes).map(|n| run.notes = n).unwrap_or_else(|e| errors.push(e));
     }
+    if errors.is_empty() {
+        check_speed(run.distance, run.time).unwrap_or_else(|e| errors.push(e));
+    }
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
     let now = state.clock.now();
-    if (run.date, run.lat, run.lon) != before {
+    let moved = (run.date, run.lat, run.lon) != before;
+    if moved {
         weather_jobs::fetch_now(&state, &mut run).await?;
     }
     run.updated_at = now;
-    if !store::update(&state.db, &run, now).await? {
+    if !store::update(&state.db, &run, now, moved).await? {
         return Err(ApiError::NotFound);
     }
     Ok(axum::Json(RunView::from(&run)))

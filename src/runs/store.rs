@@ -6,7 +6,7 @@ use sqlx::any::AnyRow;
 use super::model::{Run, WeatherStatus, date_text, iso_week};
 use super::weather::Conditions;
 use crate::clock::Timestamp;
-use crate::domain::filter::{Field, FieldType, Schema, SqlValue};
+use crate::domain::filter::{Field, FieldType, Schema, SortKey, SqlValue};
 use crate::http::error::ApiResult;
 use crate::http::listing::{ListSql, Listing};
 use crate::store::{Db, Double};
@@ -21,23 +21,23 @@ macro_rules! columns {
 macro_rules! run_fields {
     ($($extra:expr),*) => {
         &[
-            Field { name: "id", column: "id", ty: FieldType::Text },
-            Field { name: "date", column: "date", ty: FieldType::Date },
-            Field { name: "distance", column: "distance", ty: FieldType::Real },
-            Field { name: "time", column: "time", ty: FieldType::Real },
-            Field { name: "speed", column: "speed", ty: FieldType::Real },
-            Field { name: "lat", column: "lat", ty: FieldType::Real },
-            Field { name: "lon", column: "lon", ty: FieldType::Real },
-            Field { name: "notes", column: "notes", ty: FieldType::Text },
-            Field { name: "created_at", column: "created_at", ty: FieldType::Timestamp },
-            Field { name: "updated_at", column: "updated_at", ty: FieldType::Timestamp },
-            Field { name: "weather.status", column: "weather_status", ty: FieldType::Text },
-            Field { name: "weather.temperature_max", column: "weather_temp_max", ty: FieldType::Real },
-            Field { name: "weather.temperature_min", column: "weather_temp_min", ty: FieldType::Real },
-            Field { name: "weather.precipitation", column: "weather_precipitation", ty: FieldType::Real },
-            Field { name: "weather.wind_speed_max", column: "weather_wind_max", ty: FieldType::Real },
-            Field { name: "weather.code", column: "weather_code", ty: FieldType::Integer },
-            Field { name: "weather.summary", column: "weather_summary", ty: FieldType::Text },
+            Field { name: "id", column: "id", ty: FieldType::Text, nullable: false },
+            Field { name: "date", column: "date", ty: FieldType::Date, nullable: false },
+            Field { name: "distance", column: "distance", ty: FieldType::Real, nullable: false },
+            Field { name: "time", column: "time", ty: FieldType::Real, nullable: false },
+            Field { name: "speed", column: "speed", ty: FieldType::Real, nullable: false },
+            Field { name: "lat", column: "lat", ty: FieldType::Real, nullable: false },
+            Field { name: "lon", column: "lon", ty: FieldType::Real, nullable: false },
+            Field { name: "notes", column: "notes", ty: FieldType::Text, nullable: false },
+            Field { name: "created_at", column: "created_at", ty: FieldType::Timestamp, nullable: false },
+            Field { name: "updated_at", column: "updated_at", ty: FieldType::Timestamp, nullable: false },
+            Field { name: "weather.status", column: "weather_status", ty: FieldType::Text, nullable: false },
+            Field { name: "weather.temperature_max", column: "weather_temp_max", ty: FieldType::Real, nullable: true },
+            Field { name: "weather.temperature_min", column: "weather_temp_min", ty: FieldType::Real, nullable: true },
+            Field { name: "weather.precipitation", column: "weather_precipitation", ty: FieldType::Real, nullable: true },
+            Field { name: "weather.wind_speed_max", column: "weather_wind_max", ty: FieldType::Real, nullable: true },
+            Field { name: "weather.code", column: "weather_code", ty: FieldType::Integer, nullable: true },
+            Field { name: "weather.summary", column: "weather_summary", ty: FieldType::Text, nullable: true },
             $($extra),*
         ]
     };
@@ -46,9 +46,10 @@ macro_rules! run_fields {
 /// What a user's run list can be filtered and sorted on.
 pub const OWN: Schema = Schema { fields: run_fields!() };
 /// Administrators (`runs:admin`) may also filter on the owner.
-pub const ALL: Schema =
-    Schema { fields: run_fields!(Field { name: "user_id", column: "user_id", ty: FieldType::Text }) };
-pub const DEFAULT_ORDER: &[(&str, bool)] = &[("date", true)];
+pub const ALL: Schema = Schema {
+    fields: run_fields!(Field { name: "user_id", column: "user_id", ty: FieldType::Text, nullable: false }),
+};
+pub const DEFAULT_ORDER: &[SortKey] = &[SortKey::desc("date")];
 
 fn weather_from(row: &AnyRow) -> Result<Option<Conditions>, sqlx::Error> {
     let summary: Option<String> = row.try_get("weather_summary")?;
@@ -143,8 +144,30 @@ pub async fn insert_all(db: &Db, runs: &[Run], now: Timestamp) -> ApiResult<()> 
     Ok(())
 }
 
-/// Replaces a run's fields (and its weather job) in one transaction.
-pub async fn update(db: &Db, run: &Run, now: Timestamp) -> ApiResult<bool> {
+/// Saves an edited run. Its weather columns and queue entry are replaced only when
+/// `weather_refreshed` (date or place changed), so an edit that races the weather
+/// queue does not undo what the queue just stored.
+pub async fn update(db: &Db, run: &Run, now: Timestamp, weather_refreshed: bool) -> ApiResult<bool> {
+    if !weather_refreshed {
+        let (year, week, monday) = iso_week(run.date);
+        let done = sqlx::query(
+            "UPDATE runs SET distance = $3, time = $4, notes = $5, speed = $6, iso_year = $7, iso_week = $8,
+                 week_start = $9, updated_at = $10 WHERE id = $1 AND user_id = $2",
+        )
+        .bind(&run.id)
+        .bind(&run.user_id)
+        .bind(run.distance)
+        .bind(run.time)
+        .bind(&run.notes)
+        .bind(run.distance / run.time)
+        .bind(i64::from(year))
+        .bind(i64::from(week))
+        .bind(date_text(monday))
+        .bind(run.updated_at)
+        .execute(&db.pool)
+        .await?;
+        return Ok(done.rows_affected() == 1);
+    }
     let mut tx = db.pool.begin().await?;
     let sql =
         "UPDATE runs SET date = $3, distance = $4, time = $5, lat = $6, lon = $7, notes = $8, speed = $9,
@@ -219,18 +242,43 @@ pub fn owner_scope(owner: Option<&str>, after: Option<&Run>) -> (String, Vec<Sql
     (scope.join(" AND "), params)
 }
 
-/// Records the outcome of a weather lookup.
-pub async fn set_weather(
+/// A claimed weather job: the run to look up, the attempts so far, and the claim's
+/// mark (the lease end it wrote), which later writes must still find.
+pub struct WeatherClaim {
+    pub run_id: String,
+    pub attempts: i64,
+    pub lease: Timestamp,
+}
+
+/// Records the outcome of the lookup claimed by `claim` for `run` (as it was read):
+/// only if the job is still this claim and the run still pending at the same day and
+/// place — an edit or another node may have moved on meanwhile. Returns whether it
+/// counted.
+pub async fn finish_weather(
     db: &Db,
-    id: &str,
+    claim: &WeatherClaim,
+    run: &Run,
     status: WeatherStatus,
     conditions: Option<&Conditions>,
-) -> ApiResult<()> {
+) -> ApiResult<bool> {
+    let mut tx = db.pool.begin().await?;
+    let ours = sqlx::query("DELETE FROM weather_jobs WHERE run_id = $1 AND next_attempt_at = $2")
+        .bind(&claim.run_id)
+        .bind(claim.lease)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+        == 1;
+    if !ours {
+        tx.rollback().await?;
+        return Ok(false);
+    }
     sqlx::query(
         "UPDATE runs SET weather_status = $2, weather_temp_max = $3, weather_temp_min = $4, weather_precipitation = $5,
-             weather_wind_max = $6, weather_code = $7, weather_summary = $8 WHERE id = $1",
+             weather_wind_max = $6, weather_code = $7, weather_summary = $8
+         WHERE id = $1 AND weather_status = 'pending' AND date = $9 AND lat = $10 AND lon = $11",
     )
-    .bind(id)
+    .bind(&claim.run_id)
     .bind(status.as_str())
     .bind(Double(conditions.and_then(|c| c.temperature_max)))
     .bind(Double(conditions.and_then(|c| c.temperature_min)))
@@ -238,19 +286,23 @@ pub async fn set_weather(
     .bind(Double(conditions.and_then(|c| c.wind_speed_max)))
     .bind(conditions.and_then(|c| c.code))
     .bind(conditions.map(|c| c.summary.clone()))
-    .execute(&db.pool)
+    .bind(date_text(run.date))
+    .bind(run.lat)
+    .bind(run.lon)
+    .execute(&mut *tx)
     .await?;
-    Ok(())
+    tx.commit().await?;
+    Ok(true)
 }
 
-/// Claims up to `limit` due weather jobs for `lease` seconds (so that another node
-/// does not take them too); returns `(run id, attempts so far)`.
+/// Claims up to `limit` due weather jobs until `lease_until` (so that another node
+/// does not take them too).
 pub async fn claim_weather_jobs(
     db: &Db,
     now: Timestamp,
-    lease: i64,
+    lease_until: Timestamp,
     limit: i64,
-) -> ApiResult<Vec<(String, i64)>> {
+) -> ApiResult<Vec<WeatherClaim>> {
     let due: Vec<(String, i64, i64)> = sqlx::query(
         "SELECT run_id, attempts, next_attempt_at FROM weather_jobs WHERE next_attempt_at <= $1
          ORDER BY next_attempt_at LIMIT $2",
@@ -269,27 +321,24 @@ pub async fn claim_weather_jobs(
         )
         .bind(&run_id)
         .bind(at)
-        .bind(now + lease)
+        .bind(lease_until)
         .execute(&db.pool)
         .await?
         .rows_affected()
             == 1;
         if won {
-            claimed.push((run_id, attempts));
+            claimed.push(WeatherClaim { run_id, attempts, lease: lease_until });
         }
     }
     Ok(claimed)
 }
 
-pub async fn finish_weather_job(db: &Db, run_id: &str) -> ApiResult<()> {
-    sqlx::query("DELETE FROM weather_jobs WHERE run_id = $1").bind(run_id).execute(&db.pool).await?;
-    Ok(())
-}
-
-pub async fn retry_weather_job(db: &Db, run_id: &str, attempts: i64, at: Timestamp) -> ApiResult<()> {
-    sqlx::query("UPDATE weather_jobs SET attempts = $2, next_attempt_at = $3 WHERE run_id = $1")
-        .bind(run_id)
-        .bind(attempts)
+/// Gives up a claim for another try at `at`, if the claim still holds.
+pub async fn retry_weather_job(db: &Db, claim: &WeatherClaim, at: Timestamp) -> ApiResult<()> {
+    sqlx::query("UPDATE weather_jobs SET attempts = $3, next_attempt_at = $4 WHERE run_id = $1 AND next_attempt_at = $2")
+        .bind(&claim.run_id)
+        .bind(claim.lease)
+        .bind(claim.attempts + 1)
         .bind(at)
         .execute(&db.pool)
         .await?;

@@ -109,6 +109,11 @@ impl WeatherProvider for OpenMeteo {
             return Err(WeatherError::Transient(format!("no data for {day}")));
         }
         let code = first(&daily.weather_code).map(|c| c as i64);
+        let values = [&daily.temperature_2m_max, &daily.temperature_2m_min, &daily.precipitation_sum];
+        if code.is_none() && values.iter().all(|v| first(v).is_none()) {
+            // The archive lists a day before it has its data: ask again later.
+            return Err(WeatherError::Transient(format!("no values yet for {day}")));
+        }
         Ok(Conditions {
             temperature_max: first(&daily.temperature_2m_max),
             temperature_min: first(&daily.temperature_2m_min),

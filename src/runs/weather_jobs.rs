@@ -12,7 +12,8 @@ use crate::http::error::{ApiError, ApiResult};
 
 /// Tries after the first, before a run's weather is `unavailable`.
 pub const MAX_ATTEMPTS: i64 = 6;
-const LEASE: i64 = 120;
+/// Jobs claimed in one pass.
+const BATCH: i64 = 10;
 
 /// Retry `attempt` (1-based) waits a minute, then doubles.
 pub fn backoff(attempt: i64) -> i64 {
@@ -52,31 +53,29 @@ pub async fn fetch_now(state: &AppState, run: &mut Run) -> ApiResult<()> {
 
 /// Works through the jobs that are due; returns how many were handled.
 pub async fn process_due(state: &AppState) -> ApiResult<usize> {
-    let now = state.clock.now();
-    let jobs = store::claim_weather_jobs(&state.db, now, LEASE, 50).await?;
-    for (run_id, attempts) in &jobs {
-        let Some(run) = store::find(&state.db, run_id, None).await? else {
-            store::finish_weather_job(&state.db, run_id).await?;
-            continue;
-        };
-        let attempt = attempts + 1;
-        match state.weather.daily(run.date, run.lat, run.lon, today(state)).await {
+    // The lease outlasts the whole batch even if every lookup runs into its timeout.
+    let timeout = i64::try_from(state.config.weather_timeout_ms / 1000 + 1).unwrap_or(60);
+    let lease_until = state.clock.now() + BATCH * timeout + 60;
+    let claims = store::claim_weather_jobs(&state.db, state.clock.now(), lease_until, BATCH).await?;
+    for claim in &claims {
+        let Some(run) = store::find(&state.db, &claim.run_id, None).await? else { continue };
+        let attempt = claim.attempts + 1;
+        let result = state.weather.daily(run.date, run.lat, run.lon, today(state)).await;
+        match result {
             Ok(conditions) => {
-                store::set_weather(&state.db, run_id, WeatherStatus::Ok, Some(&conditions)).await?;
-                store::finish_weather_job(&state.db, run_id).await?;
+                store::finish_weather(&state.db, claim, &run, WeatherStatus::Ok, Some(&conditions)).await?;
             }
             Err(err) if matches!(err, WeatherError::Permanent(_)) || attempt >= MAX_ATTEMPTS => {
-                tracing::info!(run_id, attempt, error = %err, "weather unavailable for good");
-                store::set_weather(&state.db, run_id, WeatherStatus::Unavailable, None).await?;
-                store::finish_weather_job(&state.db, run_id).await?;
+                tracing::info!(run_id = %claim.run_id, attempt, error = %err, "weather unavailable for good");
+                store::finish_weather(&state.db, claim, &run, WeatherStatus::Unavailable, None).await?;
             }
             Err(err) => {
-                tracing::info!(run_id, attempt, error = %err, "weather lookup failed; will retry");
-                store::retry_weather_job(&state.db, run_id, attempt, now + backoff(attempt)).await?;
+                tracing::info!(run_id = %claim.run_id, attempt, error = %err, "weather lookup failed; will retry");
+                store::retry_weather_job(&state.db, claim, state.clock.now() + backoff(attempt)).await?;
             }
         }
     }
-    Ok(jobs.len())
+    Ok(claims.len())
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::clock::Timestamp;
-use crate::domain::filter::{Field, FieldType, Schema, SqlValue};
+use crate::domain::filter::{Field, FieldType, Schema, SortKey, SqlValue};
 use crate::http::error::ApiResult;
 use crate::http::listing::{ListSql, Listing};
 use crate::http::paging::Page;
@@ -73,15 +73,15 @@ pub async fn insert(db: &Db, new: NewToken<'_>, now: Timestamp) -> ApiResult<Api
 
 /// What token lists can be filtered and sorted on.
 pub const FIELDS: &[Field] = &[
-    Field { name: "id", column: "id", ty: FieldType::Text },
-    Field { name: "name", column: "name", ty: FieldType::Text },
-    Field { name: "scopes", column: "scopes", ty: FieldType::Text },
-    Field { name: "created_at", column: "created_at", ty: FieldType::Timestamp },
-    Field { name: "expires_at", column: "expires_at", ty: FieldType::Timestamp },
-    Field { name: "last_used_at", column: "last_used_at", ty: FieldType::Timestamp },
+    Field { name: "id", column: "id", ty: FieldType::Text, nullable: false },
+    Field { name: "name", column: "name", ty: FieldType::Text, nullable: false },
+    Field { name: "scopes", column: "scopes", ty: FieldType::Text, nullable: true },
+    Field { name: "created_at", column: "created_at", ty: FieldType::Timestamp, nullable: false },
+    Field { name: "expires_at", column: "expires_at", ty: FieldType::Timestamp, nullable: true },
+    Field { name: "last_used_at", column: "last_used_at", ty: FieldType::Timestamp, nullable: true },
 ];
 pub const SCHEMA: Schema = Schema { fields: FIELDS };
-pub const DEFAULT_ORDER: &[(&str, bool)] = &[("created_at", true)];
+pub const DEFAULT_ORDER: &[SortKey] = &[SortKey::desc("created_at")];
 
 /// The live (unrevoked) tokens of `user_id`.
 pub async fn list_of(db: &Db, user_id: &str, listing: &Listing) -> ApiResult<Page<ApiToken>> {

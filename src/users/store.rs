@@ -6,7 +6,7 @@ use sqlx::{Any, Row, Transaction};
 use super::model::User;
 use crate::clock::Timestamp;
 use crate::domain::account::{Email, Username};
-use crate::domain::filter::{Field, FieldType, Schema, SqlValue};
+use crate::domain::filter::{Field, FieldType, Schema, SortKey, SqlValue};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::listing::{ListSql, Listing};
 use crate::store::{Db, is_unique_violation};
@@ -310,16 +310,16 @@ pub async fn other_admins(db: &Db, user_id: &str) -> ApiResult<i64> {
 
 /// What user lists can be filtered and sorted on.
 pub const FIELDS: &[Field] = &[
-    Field { name: "id", column: "id", ty: FieldType::Text },
-    Field { name: "username", column: "username", ty: FieldType::Text },
-    Field { name: "email", column: "email", ty: FieldType::Text },
-    Field { name: "name", column: "name", ty: FieldType::Text },
-    Field { name: "created_at", column: "created_at", ty: FieldType::Timestamp },
-    Field { name: "updated_at", column: "updated_at", ty: FieldType::Timestamp },
-    Field { name: "expired_at", column: "expired_at", ty: FieldType::Timestamp },
+    Field { name: "id", column: "id", ty: FieldType::Text, nullable: false },
+    Field { name: "username", column: "username", ty: FieldType::Text, nullable: false },
+    Field { name: "email", column: "email", ty: FieldType::Text, nullable: true },
+    Field { name: "name", column: "name", ty: FieldType::Text, nullable: false },
+    Field { name: "created_at", column: "created_at", ty: FieldType::Timestamp, nullable: false },
+    Field { name: "updated_at", column: "updated_at", ty: FieldType::Timestamp, nullable: false },
+    Field { name: "expired_at", column: "expired_at", ty: FieldType::Timestamp, nullable: true },
 ];
 pub const SCHEMA: Schema = Schema { fields: FIELDS };
-pub const DEFAULT_ORDER: &[(&str, bool)] = &[("created_at", false)];
+pub const DEFAULT_ORDER: &[SortKey] = &[SortKey::asc("created_at")];
 
 /// A page of users; `only_roles` keeps users all of whose roles are among them.
 pub async fn list(

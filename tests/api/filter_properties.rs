@@ -13,12 +13,12 @@ use proptest::test_runner::{Config, TestRunner};
 use crate::helpers::{Backend, TestDb, postgres_url};
 
 const FIELDS: &[Field] = &[
-    Field { name: "n", column: "n", ty: FieldType::Integer },
-    Field { name: "r", column: "r", ty: FieldType::Real },
-    Field { name: "t", column: "t", ty: FieldType::Text },
-    Field { name: "d", column: "d", ty: FieldType::Date },
-    Field { name: "b", column: "b", ty: FieldType::Bool },
-    Field { name: "w.x", column: "wx", ty: FieldType::Integer },
+    Field { name: "n", column: "n", ty: FieldType::Integer, nullable: true },
+    Field { name: "r", column: "r", ty: FieldType::Real, nullable: true },
+    Field { name: "t", column: "t", ty: FieldType::Text, nullable: true },
+    Field { name: "d", column: "d", ty: FieldType::Date, nullable: true },
+    Field { name: "b", column: "b", ty: FieldType::Bool, nullable: true },
+    Field { name: "w.x", column: "wx", ty: FieldType::Integer, nullable: true },
 ];
 const SCHEMA: Schema = Schema { fields: FIELDS };
 

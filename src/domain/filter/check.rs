@@ -40,6 +40,8 @@ pub struct Field {
     /// The SQL expression it stands for, e.g. `weather_summary`.
     pub column: &'static str,
     pub ty: FieldType,
+    /// Whether the column can hold NULL (those sort last on every backend).
+    pub nullable: bool,
 }
 
 /// The fields of one list endpoint.
@@ -150,6 +152,15 @@ pub fn check(expr: &Expr, schema: &Schema) -> Result<Typed, FilterError> {
                 ));
             }
             let checked = value_for(field, value, *value_at)?;
+            if let (Op::Like, Value::Text(pattern)) = (op, &checked) {
+                let trailing = pattern.chars().rev().take_while(|c| *c == '\\').count();
+                if trailing % 2 == 1 {
+                    return Err(FilterError::at(
+                        *value_at,
+                        "a like pattern cannot end with a lone \\ (write \\\\ for a backslash)",
+                    ));
+                }
+            }
             if checked == Value::Null && !matches!(op, Op::Eq | Op::Ne) {
                 return Err(FilterError::at(*value_at, "null can only be compared with eq or ne"));
             }
@@ -182,12 +193,12 @@ mod tests {
     use super::*;
 
     const FIELDS: &[Field] = &[
-        Field { name: "date", column: "date", ty: FieldType::Date },
-        Field { name: "distance", column: "distance", ty: FieldType::Integer },
-        Field { name: "speed", column: "speed", ty: FieldType::Real },
-        Field { name: "notes", column: "notes", ty: FieldType::Text },
-        Field { name: "created_at", column: "created_at", ty: FieldType::Timestamp },
-        Field { name: "done", column: "done", ty: FieldType::Bool },
+        Field { name: "date", column: "date", ty: FieldType::Date, nullable: true },
+        Field { name: "distance", column: "distance", ty: FieldType::Integer, nullable: true },
+        Field { name: "speed", column: "speed", ty: FieldType::Real, nullable: true },
+        Field { name: "notes", column: "notes", ty: FieldType::Text, nullable: true },
+        Field { name: "created_at", column: "created_at", ty: FieldType::Timestamp, nullable: true },
+        Field { name: "done", column: "done", ty: FieldType::Bool, nullable: true },
     ];
     const SCHEMA: Schema = Schema { fields: FIELDS };
 
@@ -216,5 +227,7 @@ mod tests {
         assert!(err("done gt true").message.contains("eq or ne"));
         assert!(err("notes in ('a', null)").message.contains("null"));
         assert!(err("notes eq 5").message.contains("text"));
+        assert!(err("notes like 'abc\\'").message.contains("lone"));
+        assert!(prepare("notes like 'abc\\\\'", &SCHEMA).is_ok());
     }
 }

@@ -23,7 +23,7 @@ mod sql;
 
 pub use check::{Field, FieldType, Schema, Typed, TypedCmp, Value};
 pub use parse::parse;
-pub use sql::{SqlFilter, SqlValue, compile, order_by};
+pub use sql::{SortKey, SqlFilter, SqlValue, compile, order_by};
 
 pub const MAX_LENGTH: usize = 2048;
 pub const MAX_DEPTH: usize = 32;

@@ -7,7 +7,7 @@
 
 use std::fmt::Write;
 
-use super::check::{Schema, Typed, Value};
+use super::check::{FieldType, Schema, Typed, Value};
 use super::{FilterError, Op};
 use crate::store::Backend;
 
@@ -34,15 +34,19 @@ struct Compiler {
 }
 
 impl Compiler {
+    /// The placeholder for `value`. A real number is cast in the text itself: drivers
+    /// reuse a prepared statement for the same text, so the text must change when a
+    /// parameter's type does (`weather.code gt 5` then `gt 5.5`).
     fn placeholder(&mut self, value: &Value) -> String {
-        let param = match value {
-            Value::Int(n) => SqlValue::Int(*n),
-            Value::Real(f) => SqlValue::Real(*f),
-            Value::Text(s) => SqlValue::Text(s.clone()),
+        let (param, real) = match value {
+            Value::Int(n) => (SqlValue::Int(*n), false),
+            Value::Real(f) => (SqlValue::Real(*f), true),
+            Value::Text(s) => (SqlValue::Text(s.clone()), false),
             Value::Null => unreachable!("null is compiled to IS NULL"),
         };
         self.params.push(param);
-        format!("${}", self.first + self.params.len() - 1)
+        let n = self.first + self.params.len() - 1;
+        if real { format!("CAST(${n} AS DOUBLE PRECISION)") } else { format!("${n}") }
     }
 
     fn text_order(&self, value: &Value) -> &'static str {
@@ -112,9 +116,37 @@ pub fn compile(typed: &Typed, backend: Backend, first: usize) -> SqlFilter {
     SqlFilter { sql: compiler.sql, params: compiler.params }
 }
 
+/// One key of an ORDER BY.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SortKey {
+    pub column: &'static str,
+    pub descending: bool,
+    pub text: bool,
+    pub nullable: bool,
+}
+
+impl SortKey {
+    pub const fn asc(column: &'static str) -> Self {
+        Self { column, descending: false, text: false, nullable: false }
+    }
+
+    pub const fn desc(column: &'static str) -> Self {
+        Self { column, descending: true, text: false, nullable: false }
+    }
+
+    /// The same order on both backends: empty values last, text bytewise. (Columns
+    /// that cannot be NULL skip the NULL key, so an index can still give the order.)
+    pub fn sql(&self, backend: Backend) -> String {
+        let collate = if self.text && backend == Backend::Postgres { " COLLATE \"C\"" } else { "" };
+        let direction = if self.descending { "DESC" } else { "ASC" };
+        let nulls_last = if self.nullable { format!("({} IS NULL), ", self.column) } else { String::new() };
+        format!("{nulls_last}{}{collate} {direction}", self.column)
+    }
+}
+
 /// `sort=-date,distance` → `date DESC, distance ASC` over the schema's fields; the
 /// error's position points into the sort text.
-pub fn order_by(sort: &str, schema: &Schema) -> Result<Vec<(&'static str, bool)>, FilterError> {
+pub fn order_by(sort: &str, schema: &Schema) -> Result<Vec<SortKey>, FilterError> {
     let mut order = Vec::new();
     let mut at = 0;
     for part in sort.split(',') {
@@ -126,7 +158,12 @@ pub fn order_by(sort: &str, schema: &Schema) -> Result<Vec<(&'static str, bool)>
         let field = schema.field(name).ok_or_else(|| {
             FilterError::at(at, format!("cannot sort by `{name}`; this list sorts by {}", schema.names()))
         })?;
-        order.push((field.column, desc));
+        order.push(SortKey {
+            column: field.column,
+            descending: desc,
+            text: field.ty == FieldType::Text,
+            nullable: field.nullable,
+        });
         at += part.chars().count() + 1;
     }
     Ok(order)
@@ -139,9 +176,9 @@ mod tests {
     use super::*;
 
     const FIELDS: &[Field] = &[
-        Field { name: "date", column: "r.date", ty: FieldType::Date },
-        Field { name: "distance", column: "r.distance", ty: FieldType::Integer },
-        Field { name: "notes", column: "r.notes", ty: FieldType::Text },
+        Field { name: "date", column: "r.date", ty: FieldType::Date, nullable: true },
+        Field { name: "distance", column: "r.distance", ty: FieldType::Integer, nullable: true },
+        Field { name: "notes", column: "r.notes", ty: FieldType::Text, nullable: true },
     ];
     const SCHEMA: Schema = Schema { fields: FIELDS };
 
@@ -177,14 +214,17 @@ mod tests {
             "(((NOT (r.notes IS NULL)) AND (LOWER(r.notes) LIKE LOWER($1) ESCAPE '\\') AND (r.distance IN ($2, $3))) OR (r.notes COLLATE \"C\" > $4 COLLATE \"C\"))"
         );
         assert_eq!(pg.params.len(), 4);
+        let real = compile(&prepare("distance gt 2.5", &SCHEMA).unwrap(), Backend::Sqlite, 1);
+        assert_eq!(real.sql, "(r.distance > CAST($1 AS DOUBLE PRECISION))");
     }
 
     #[test]
     fn sort_fields_are_allow_listed() {
-        assert_eq!(
-            order_by("-date, distance", &SCHEMA).unwrap(),
-            vec![("r.date", true), ("r.distance", false)]
-        );
+        let order = order_by("-date, distance,notes", &SCHEMA).unwrap();
+        assert_eq!(order[0].sql(Backend::Sqlite), "(r.date IS NULL), r.date DESC");
+        assert_eq!(order[1].sql(Backend::Sqlite), "(r.distance IS NULL), r.distance ASC");
+        assert_eq!(order[2].sql(Backend::Postgres), "(r.notes IS NULL), r.notes COLLATE \"C\" ASC");
+        assert_eq!(SortKey::desc("id").sql(Backend::Postgres), "id DESC", "NOT NULL keys keep index order");
         let err = order_by("date,password", &SCHEMA).unwrap_err();
         assert_eq!(err.position, 5);
         assert!(err.message.contains("cannot sort by `password`"));
