@@ -112,10 +112,25 @@ fn bind_run<'q>(
         .bind(run.updated_at)
 }
 
-const INSERT: &str = "INSERT INTO runs (id, user_id, date, distance, time, lat, lon, notes, speed, iso_year, iso_week,
-        week_start, weather_status, weather_temp_max, weather_temp_min, weather_precipitation, weather_wind_max,
-        weather_code, weather_summary, created_at, updated_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)";
+const INSERT_COLUMNS: &str =
+    "INSERT INTO runs (id, user_id, date, distance, time, lat, lon, notes, speed, iso_year,
+        iso_week, week_start, weather_status, weather_temp_max, weather_temp_min, weather_precipitation,
+        weather_wind_max, weather_code, weather_summary, created_at, updated_at) VALUES ";
+/// Parameters per run row in `INSERT_COLUMNS`.
+const RUN_PARAMS: usize = 21;
+/// Rows per statement: few round trips, well under every backend's parameter limit.
+const ROWS_PER_INSERT: usize = 40;
+
+/// `($k+1, …, $k+n), …` for `rows` rows of `n` parameters each.
+fn values_list(rows: usize, n: usize) -> String {
+    (0..rows)
+        .map(|row| {
+            let params: Vec<String> = (1..=n).map(|i| format!("${}", row * n + i)).collect();
+            format!("({})", params.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// Puts a pending run's weather lookup in the queue, due now.
 async fn queue_weather(
@@ -133,12 +148,30 @@ async fn queue_weather(
     Ok(())
 }
 
-/// Stores new runs (all or none), queueing weather lookups for the pending ones.
+/// Stores new runs (all or none), queueing weather lookups for the pending ones, in
+/// multi-row statements so that a large import is quick.
 pub async fn insert_all(db: &Db, runs: &[Run], now: Timestamp) -> ApiResult<()> {
     let mut tx = db.pool.begin().await?;
-    for run in runs {
-        bind_run(sqlx::query(INSERT), run).execute(&mut *tx).await?;
-        queue_weather(&mut tx, run, now).await?;
+    for chunk in runs.chunks(ROWS_PER_INSERT) {
+        let sql = format!("{INSERT_COLUMNS}{}", values_list(chunk.len(), RUN_PARAMS));
+        let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for run in chunk {
+            insert = bind_run(insert, run);
+        }
+        insert.execute(&mut *tx).await?;
+        let pending: Vec<&Run> =
+            chunk.iter().filter(|r| r.weather_status == WeatherStatus::Pending).collect();
+        if !pending.is_empty() {
+            let sql = format!(
+                "INSERT INTO weather_jobs (run_id, next_attempt_at) VALUES {}",
+                values_list(pending.len(), 2)
+            );
+            let mut queue = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for run in pending {
+                queue = queue.bind(run.id.clone()).bind(now);
+            }
+            queue.execute(&mut *tx).await?;
+        }
     }
     tx.commit().await?;
     Ok(())
@@ -333,12 +366,12 @@ pub async fn claim_weather_jobs(
     Ok(claimed)
 }
 
-/// Gives up a claim for another try at `at`, if the claim still holds.
-pub async fn retry_weather_job(db: &Db, claim: &WeatherClaim, at: Timestamp) -> ApiResult<()> {
+/// Gives up a claim for another try at `at` with `attempts` used, if the claim still holds.
+pub async fn retry_weather_job(db: &Db, claim: &WeatherClaim, attempts: i64, at: Timestamp) -> ApiResult<()> {
     sqlx::query("UPDATE weather_jobs SET attempts = $3, next_attempt_at = $4 WHERE run_id = $1 AND next_attempt_at = $2")
         .bind(&claim.run_id)
         .bind(claim.lease)
-        .bind(claim.attempts + 1)
+        .bind(attempts)
         .bind(at)
         .execute(&db.pool)
         .await?;

@@ -22,6 +22,10 @@ pub enum WeatherError {
     /// Worth another try later (timeouts, 5xx, 429, unreadable answers).
     #[error("weather provider unavailable: {0}")]
     Transient(String),
+    /// The provider asks us to slow down (HTTP 429): not the run's fault, so it does
+    /// not use up one of the run's attempts.
+    #[error("weather provider rate-limited us; retry in {0} s")]
+    RateLimited(i64),
     /// Will not get better (e.g. a date the provider has no data for).
     #[error("weather provider refused: {0}")]
     Permanent(String),
@@ -96,7 +100,16 @@ impl WeatherProvider for OpenMeteo {
             .await
             .map_err(|e| WeatherError::Transient(e.without_url().to_string()))?;
         let status = response.status();
-        if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+        if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            let retry_after = response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<i64>().ok())
+                .unwrap_or(60);
+            return Err(WeatherError::RateLimited(retry_after.clamp(1, 3600)));
+        }
+        if status.is_server_error() {
             return Err(WeatherError::Transient(format!("HTTP {status}")));
         }
         if !status.is_success() {

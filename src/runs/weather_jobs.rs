@@ -42,8 +42,8 @@ pub async fn fetch_now(state: &AppState, run: &mut Run) -> ApiResult<()> {
             run.weather_status = WeatherStatus::Unavailable;
             run.weather = None;
         }
-        Err(WeatherError::Transient(reason)) => {
-            tracing::info!(reason, "weather lookup deferred");
+        Err(err @ (WeatherError::Transient(_) | WeatherError::RateLimited(_))) => {
+            tracing::info!(error = %err, "weather lookup deferred");
             run.weather_status = WeatherStatus::Pending;
             run.weather = None;
         }
@@ -65,13 +65,18 @@ pub async fn process_due(state: &AppState) -> ApiResult<usize> {
             Ok(conditions) => {
                 store::finish_weather(&state.db, claim, &run, WeatherStatus::Ok, Some(&conditions)).await?;
             }
+            Err(WeatherError::RateLimited(wait)) => {
+                tracing::info!(run_id = %claim.run_id, wait, "weather provider rate-limited; pausing this job");
+                store::retry_weather_job(&state.db, claim, claim.attempts, state.clock.now() + wait).await?;
+            }
             Err(err) if matches!(err, WeatherError::Permanent(_)) || attempt >= MAX_ATTEMPTS => {
                 tracing::info!(run_id = %claim.run_id, attempt, error = %err, "weather unavailable for good");
                 store::finish_weather(&state.db, claim, &run, WeatherStatus::Unavailable, None).await?;
             }
             Err(err) => {
                 tracing::info!(run_id = %claim.run_id, attempt, error = %err, "weather lookup failed; will retry");
-                store::retry_weather_job(&state.db, claim, state.clock.now() + backoff(attempt)).await?;
+                store::retry_weather_job(&state.db, claim, attempt, state.clock.now() + backoff(attempt))
+                    .await?;
             }
         }
     }

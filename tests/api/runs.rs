@@ -274,6 +274,16 @@ async fn import_is_all_or_nothing(backend: Backend) {
     let res = import(&app, &me.access, &format!("date,location,distance,time\n{DATASET}")).await;
     assert_eq!(res.status(), StatusCode::CREATED);
     assert_eq!(res.json::<Value>().await.unwrap()["imported"], 18);
+    // Many rows go in several multi-row statements; all of them land, all are queued.
+    let many: String = (0..101)
+        .map(|i| format!("2020-{:02}-{:02},60.1 24.9,{},600\n", i % 12 + 1, i % 28 + 1, 1000 + i))
+        .collect();
+    let res = import(&app, &me.access, &many).await;
+    assert_eq!(res.json::<Value>().await.unwrap()["imported"], 101);
+    assert_eq!(list(&app, &me.access, "filter=date%20ge%20'2020-01-01'").await["total"], 101);
+    let queued: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM weather_jobs").fetch_one(&app.state.db.pool).await.unwrap();
+    assert_eq!(queued, 18 + 101);
 }
 
 async fn weather_is_retried_from_the_queue(backend: Backend) {
@@ -310,6 +320,20 @@ async fn weather_is_retried_from_the_queue(backend: Backend) {
     let me = app.login_ok("runner").await;
     let run: Value = app.get(&path, Some(&me.access)).await.json().await.unwrap();
     assert_eq!(run["weather"]["status"], "unavailable");
+    // Rate limiting (429) pauses the job without using up the run's tries.
+    weather.set(Mode::RateLimited);
+    let run: Value = app.post_json("/api/v1/runs", &body, Some(&me.access)).await.json().await.unwrap();
+    assert_eq!(run["weather"]["status"], "pending");
+    for _ in 0..(2 * hallpass::runs::weather_jobs::MAX_ATTEMPTS) {
+        assert_eq!(hallpass::runs::weather_jobs::process_due(&app.state).await.unwrap(), 1);
+        app.clock.advance(31);
+    }
+    weather.set(Mode::Ok);
+    hallpass::runs::weather_jobs::process_due(&app.state).await.unwrap();
+    let path = format!("/api/v1/runs/{}", run["id"].as_str().unwrap());
+    let me = app.login_ok("runner").await;
+    let run: Value = app.get(&path, Some(&me.access)).await.json().await.unwrap();
+    assert_eq!(run["weather"]["status"], "ok");
     // A provider that refuses the date (4xx) is final at once.
     weather.set(Mode::ClientError);
     let run: Value = app.post_json("/api/v1/runs", &body, Some(&me.access)).await.json().await.unwrap();

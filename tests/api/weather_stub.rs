@@ -17,6 +17,7 @@ pub enum Mode {
     ServerError,
     Hang,
     Garbage,
+    RateLimited,
 }
 
 struct Shared {
@@ -44,6 +45,7 @@ async fn answer(
                 .into_response()
         }
         Mode::ServerError => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        Mode::RateLimited => (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "30")]).into_response(),
         Mode::Hang => {
             tokio::time::sleep(std::time::Duration::from_secs(5)).await;
             StatusCode::OK.into_response()
