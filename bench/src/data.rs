@@ -9,6 +9,14 @@ use time::{Date, Duration, macros::date};
 
 /// Writes `users` users (`runner0`…) with `runs_per_user` runs each, and one user
 /// (`heavy`) with `heavy_runs`. `template` is a registered user whose hash is reused.
+/// Whether the database at `db_path` already holds runs (from an earlier bench run).
+pub async fn has_runs(db_path: &std::path::Path) -> anyhow::Result<bool> {
+    let options = SqliteConnectOptions::new().filename(db_path);
+    let mut conn = sqlx::SqliteConnection::connect_with(&options).await?;
+    let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM runs LIMIT 1").fetch_optional(&mut conn).await?;
+    Ok(found.is_some())
+}
+
 pub async fn generate(
     db_path: &std::path::Path,
     template: &str,

@@ -56,18 +56,29 @@ struct Args {
     /// Seconds per scenario.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
+    /// Keep the server's data here (default: a fresh temporary directory). Run data
+    /// already in it is reused instead of generated again.
+    #[arg(long)]
+    data_dir: Option<std::path::PathBuf>,
 }
 
 struct Server {
     child: Child,
-    _dir: tempfile::TempDir,
+    data_dir: std::path::PathBuf,
+    _temporary: Option<tempfile::TempDir>,
 }
 
 impl Server {
     fn start(args: &Args, weather_url: &str) -> anyhow::Result<Self> {
-        let dir = tempfile::tempdir()?;
+        let (data_dir, temporary) = match &args.data_dir {
+            Some(dir) => (dir.clone(), None),
+            None => {
+                let temporary = tempfile::tempdir()?;
+                (temporary.path().to_owned(), Some(temporary))
+            }
+        };
         let child = Command::new(&args.server)
-            .env("HALLPASS_DATA_DIR", dir.path())
+            .env("HALLPASS_DATA_DIR", &data_dir)
             .env("HALLPASS_WEATHER_ARCHIVE_URL", weather_url)
             .env("HALLPASS_WEATHER_FORECAST_URL", weather_url)
             .env("HALLPASS_LISTEN", format!("127.0.0.1:{}", args.port))
@@ -76,7 +87,7 @@ impl Server {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()?;
-        Ok(Self { child, _dir: dir })
+        Ok(Self { child, data_dir, _temporary: temporary })
     }
 
     /// Peak resident set size so far (VmHWM), in MiB.
@@ -321,14 +332,18 @@ async fn main() -> anyhow::Result<()> {
     if args.scenarios.iter().any(|s| s.starts_with("runs-")) {
         session(args.port, "template").await?;
         let started = Instant::now();
-        let db = server._dir.path().join("hallpass.db");
-        data::generate(&db, "template", args.runs_users, args.runs_per_user, args.heavy_runs).await?;
-        let rows = args.runs_users * args.runs_per_user + args.heavy_runs;
-        println!(
-            "generated {} users and {rows} runs in {:.1} s",
-            args.runs_users + 1,
-            started.elapsed().as_secs_f64()
-        );
+        let db = server.data_dir.join("hallpass.db");
+        if data::has_runs(&db).await? {
+            println!("reusing the run data in {}", server.data_dir.display());
+        } else {
+            data::generate(&db, "template", args.runs_users, args.runs_per_user, args.heavy_runs).await?;
+            let rows = args.runs_users * args.runs_per_user + args.heavy_runs;
+            println!(
+                "generated {} users and {rows} runs in {:.1} s",
+                args.runs_users + 1,
+                started.elapsed().as_secs_f64()
+            );
+        }
     }
     for scenario in &args.scenarios {
         run_scenario(&args, &server, scenario).await?;

@@ -2,9 +2,8 @@
 
 pub mod routes;
 
+use crate::store::Record;
 use serde_json::Value;
-use sqlx::Row;
-use sqlx::any::AnyRow;
 
 use crate::clock::Timestamp;
 use crate::domain::filter::{Field, FieldType, Schema, SortKey, SqlValue};
@@ -113,7 +112,7 @@ pub struct AuditEntry {
     pub details: Value,
 }
 
-fn entry(row: &AnyRow) -> Result<AuditEntry, sqlx::Error> {
+fn entry(row: &Record) -> Result<AuditEntry, sqlx::Error> {
     let details: String = row.try_get("details")?;
     Ok(AuditEntry {
         id: row.try_get("id")?,

@@ -5,8 +5,8 @@
 //! that lost the race, or retry within the grace window, open that same successor.
 //! Presenting any older token outside the grace window is reuse: the session dies.
 
+use crate::store::Record;
 use sqlx::Row;
-use sqlx::any::AnyRow;
 
 use super::opaque::REFRESH_TOKEN;
 use super::successor;
@@ -48,7 +48,7 @@ macro_rules! columns {
     };
 }
 
-fn from_row(row: &AnyRow) -> Result<Session, sqlx::Error> {
+fn from_row(row: &Record) -> Result<Session, sqlx::Error> {
     Ok(Session {
         id: row.try_get("id")?,
         user_id: row.try_get("user_id")?,
@@ -136,7 +136,7 @@ async fn insert_token(
 
 pub async fn find(db: &Db, id: &str) -> ApiResult<Option<Session>> {
     let sql = concat!("SELECT ", columns!(), " FROM sessions WHERE id = $1");
-    let row = sqlx::query(sql).bind(id).fetch_optional(&db.pool).await?;
+    let row = db.read_optional(sql, &[SqlValue::Text(id.to_owned())]).await?;
     Ok(row.as_ref().map(from_row).transpose()?)
 }
 

@@ -2,13 +2,12 @@
 //! the one query that serves a page of any list.
 
 use serde::Deserialize;
-use sqlx::any::AnyRow;
 use utoipa::IntoParams;
 
 use super::error::{ApiError, ApiResult};
 use super::paging::{MAX_COUNT, Page};
 use crate::domain::filter::{self, Schema, SortKey, SqlValue, Typed};
-use crate::store::Db;
+use crate::store::{Db, Record};
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -76,21 +75,6 @@ impl ListQuery {
     }
 }
 
-/// Binds `values` in order.
-pub fn bind_all<'q>(
-    mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
-    values: &[SqlValue],
-) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
-    for value in values {
-        query = match value {
-            SqlValue::Int(n) => query.bind(*n),
-            SqlValue::Real(f) => query.bind(*f),
-            SqlValue::Text(s) => query.bind(s.clone()),
-        };
-    }
-    query
-}
-
 /// One page of `SELECT {columns} FROM {from} WHERE {scope} [AND filter]`, ordered by
 /// the listing's order and then `{tiebreak}`. `scope` is the endpoint's own fixed
 /// condition, using `$1..` for `scope_params`; nothing else is pasted.
@@ -103,7 +87,7 @@ pub struct ListSql<'a> {
 }
 
 impl ListSql<'_> {
-    pub async fn fetch(self, db: &Db, listing: &Listing) -> ApiResult<(Vec<AnyRow>, Option<u64>)> {
+    pub async fn fetch(self, db: &Db, listing: &Listing) -> ApiResult<(Vec<Record>, Option<u64>)> {
         let mut params = self.scope_params;
         let mut condition = format!("({})", self.scope);
         if let Some(filter) = &listing.filter {
@@ -122,7 +106,7 @@ impl ListSql<'_> {
             listing.count,
             offset
         );
-        let rows = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &params).fetch_all(&db.pool).await?;
+        let rows = db.read(&sql, &params).await?;
         // A page that is neither full nor past the end already tells the total.
         let known =
             (!rows.is_empty() && (rows.len() as u64) < listing.count).then(|| offset + rows.len() as u64);
@@ -131,11 +115,7 @@ impl ListSql<'_> {
             (true, Some(known)) => Some(known),
             (true, None) => {
                 let sql = format!("SELECT COUNT(*) FROM {} WHERE {condition}", self.from);
-                let count: i64 = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &params)
-                    .fetch_one(&db.pool)
-                    .await
-                    .and_then(|row| sqlx::Row::try_get(&row, 0))?;
-                Some(count as u64)
+                Some(db.count(&sql, &params).await?)
             }
         };
         Ok((rows, total))

@@ -1,12 +1,11 @@
 //! The weekly report: a user's runs grouped by ISO week, newest week first.
 
 use serde::Serialize;
-use sqlx::Row;
 use utoipa::ToSchema;
 
 use crate::domain::filter;
 use crate::http::error::ApiResult;
-use crate::http::listing::{Listing, bind_all};
+use crate::http::listing::Listing;
 use crate::http::paging::Page;
 use crate::store::Db;
 
@@ -49,7 +48,7 @@ pub async fn weekly(
         listing.count,
         listing.page * listing.count
     );
-    let rows = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &params).fetch_all(&db.pool).await?;
+    let rows = db.read(&sql, &params).await?;
     let items = rows
         .iter()
         .map(|row| {
@@ -72,11 +71,7 @@ pub async fn weekly(
         let sql = format!(
             "SELECT COUNT(*) FROM (SELECT iso_year, iso_week FROM runs WHERE {condition} GROUP BY iso_year, iso_week) weeks"
         );
-        let count: i64 = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &params)
-            .fetch_one(&db.pool)
-            .await
-            .and_then(|row| row.try_get(0))?;
-        Some(count as u64)
+        Some(db.count(&sql, &params).await?)
     } else {
         None
     };

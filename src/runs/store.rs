@@ -1,7 +1,7 @@
 //! Run queries, one text for both backends.
 
+use crate::store::Record;
 use sqlx::Row;
-use sqlx::any::AnyRow;
 
 use super::model::{Run, WeatherStatus, date_text, iso_week};
 use super::weather::Conditions;
@@ -51,7 +51,7 @@ pub const ALL: Schema = Schema {
 };
 pub const DEFAULT_ORDER: &[SortKey] = &[SortKey::desc("date")];
 
-fn weather_from(row: &AnyRow) -> Result<Option<Conditions>, sqlx::Error> {
+fn weather_from(row: &Record) -> Result<Option<Conditions>, sqlx::Error> {
     let summary: Option<String> = row.try_get("weather_summary")?;
     Ok(summary.map(|summary| Conditions {
         temperature_max: row.try_get("weather_temp_max").ok().flatten(),
@@ -63,7 +63,7 @@ fn weather_from(row: &AnyRow) -> Result<Option<Conditions>, sqlx::Error> {
     }))
 }
 
-fn from_row(row: &AnyRow) -> Result<Run, sqlx::Error> {
+fn from_row(row: &Record) -> Result<Run, sqlx::Error> {
     let date: String = row.try_get("date")?;
     let status: String = row.try_get("weather_status")?;
     Ok(Run {
@@ -221,7 +221,8 @@ pub async fn update(db: &Db, run: &Run, now: Timestamp, weather_refreshed: bool)
 /// The run `id` if `owner` owns it (any run when `owner` is `None`).
 pub async fn find(db: &Db, id: &str, owner: Option<&str>) -> ApiResult<Option<Run>> {
     let sql = concat!("SELECT ", columns!(), " FROM runs WHERE id = $1 AND ($2 = '' OR user_id = $2)");
-    let row = sqlx::query(sql).bind(id).bind(owner.unwrap_or("")).fetch_optional(&db.pool).await?;
+    let params = [SqlValue::Text(id.to_owned()), SqlValue::Text(owner.unwrap_or_default().to_owned())];
+    let row = db.read_optional(sql, &params).await?;
     Ok(row.as_ref().map(from_row).transpose()?)
 }
 

@@ -2,13 +2,23 @@
 //!
 //! Queries are written once in the common SQL subset (`$1` placeholders, BIGINT
 //! timestamps, TEXT ids) and run through sqlx's `Any` driver on either backend; the
-//! migrations folder is per backend because DDL differs.
+//! migrations folder is per backend because DDL differs. Reads that return rows go
+//! through [`Db::read`], which on SQLite skips sqlx (see `sqlite_read`).
+
+mod record;
+mod sqlite_read;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Executor};
+
+pub use record::{Cell, FromCell, Record};
+use sqlite_read::SqliteReaders;
+
+use crate::domain::filter::SqlValue;
 
 /// Which SQL engine sits behind the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,6 +32,8 @@ pub enum Backend {
 pub struct Db {
     pub pool: AnyPool,
     pub backend: Backend,
+    /// SQLite only: the connections [`Db::read`] uses.
+    sqlite_readers: Option<Arc<SqliteReaders>>,
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -38,6 +50,7 @@ impl Db {
         } else {
             anyhow::bail!("HALLPASS_DATABASE_URL must start with sqlite: or postgres://");
         };
+        let mut sqlite_readers = None;
         let pool = match backend {
             Backend::Sqlite => {
                 let path = url.trim_start_matches("sqlite:").trim_start_matches("//");
@@ -47,6 +60,7 @@ impl Db {
                 {
                     std::fs::create_dir_all(dir)?;
                 }
+                sqlite_readers = Some(Arc::new(SqliteReaders::new(std::path::Path::new(path))));
                 // sqlx's SQLite defaults already enable foreign keys and a 5 s busy
                 // timeout; WAL lets readers run beside the single writer.
                 let options = AnyConnectOptions::from_str(&format!("sqlite://{path}?mode=rwc"))?
@@ -73,7 +87,36 @@ impl Db {
                 pool_options(16).connect_with(options).await?
             }
         };
-        Ok(Self { pool, backend })
+        Ok(Self { pool, backend, sqlite_readers })
+    }
+
+    /// Runs a query that returns rows, with `params` bound to `$1…` in order.
+    pub async fn read(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<Record>, sqlx::Error> {
+        match &self.sqlite_readers {
+            Some(readers) => readers.read(sql, params).await,
+            None => {
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for value in params {
+                    query = match value {
+                        SqlValue::Int(n) => query.bind(*n),
+                        SqlValue::Real(x) => query.bind(*x),
+                        SqlValue::Text(s) => query.bind(s.clone()),
+                    };
+                }
+                Record::from_any_rows(&query.fetch_all(&self.pool).await?)
+            }
+        }
+    }
+
+    /// The number a `SELECT COUNT(*) …` query returns.
+    pub async fn count(&self, sql: &str, params: &[SqlValue]) -> Result<u64, sqlx::Error> {
+        let row = self.read_optional(sql, params).await?.ok_or(sqlx::Error::RowNotFound)?;
+        Ok(u64::try_from(row.try_get_at::<i64>(0)?).unwrap_or(0))
+    }
+
+    /// The first row of [`Db::read`], if any.
+    pub async fn read_optional(&self, sql: &str, params: &[SqlValue]) -> Result<Option<Record>, sqlx::Error> {
+        Ok(self.read(sql, params).await?.into_iter().next())
     }
 
     pub async fn migrate(&self) -> anyhow::Result<()> {

@@ -1,7 +1,6 @@
 //! API token queries.
 
-use sqlx::Row;
-use sqlx::any::AnyRow;
+use crate::store::Record;
 
 use crate::clock::Timestamp;
 use crate::domain::filter::{Field, FieldType, Schema, SortKey, SqlValue};
@@ -31,7 +30,7 @@ pub struct NewToken<'a> {
     pub created_by: &'a str,
 }
 
-fn from_row(row: &AnyRow) -> Result<ApiToken, sqlx::Error> {
+fn from_row(row: &Record) -> Result<ApiToken, sqlx::Error> {
     let scopes: Option<String> = row.try_get("scopes")?;
     Ok(ApiToken {
         id: row.try_get("id")?,

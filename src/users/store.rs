@@ -1,6 +1,6 @@
 //! User queries, one text for both backends.
 
-use sqlx::any::AnyRow;
+use crate::store::Record;
 use sqlx::{Any, Row, Transaction};
 
 use super::model::User;
@@ -27,7 +27,7 @@ pub struct NewUser<'a> {
     pub created_by: Option<&'a str>,
 }
 
-fn from_row(row: &AnyRow, roles: Vec<String>) -> Result<User, sqlx::Error> {
+fn from_row(row: &Record, roles: Vec<String>) -> Result<User, sqlx::Error> {
     Ok(User {
         id: row.try_get("id")?,
         username: row.try_get("username")?,
@@ -122,16 +122,16 @@ pub async fn roles_of(db: &Db, user_id: &str) -> Result<Vec<String>, sqlx::Error
         .await
 }
 
-async fn with_roles(db: &Db, row: Option<AnyRow>) -> ApiResult<Option<User>> {
+async fn with_roles(db: &Db, row: Option<Record>) -> ApiResult<Option<User>> {
     let Some(row) = row else { return Ok(None) };
-    let roles = roles_of(db, row.try_get("id")?).await?;
+    let roles = roles_of(db, &row.try_get::<String>("id")?).await?;
     Ok(Some(from_row(&row, roles)?))
 }
 
 /// Any user by id, expired or not.
 pub async fn find(db: &Db, id: &str) -> ApiResult<Option<User>> {
     let sql = concat!("SELECT ", columns!(), " FROM users WHERE id = $1");
-    let row = sqlx::query(sql).bind(id).fetch_optional(&db.pool).await?;
+    let row = db.read_optional(sql, &[SqlValue::Text(id.to_owned())]).await?;
     with_roles(db, row).await
 }
 
@@ -139,7 +139,7 @@ pub async fn find(db: &Db, id: &str) -> ApiResult<Option<User>> {
 /// gate read them for this request): one query instead of two.
 pub async fn find_active_with_roles(db: &Db, id: &str, roles: &[String]) -> ApiResult<Option<User>> {
     let sql = concat!("SELECT ", columns!(), " FROM users WHERE id = $1 AND expired_at IS NULL");
-    let row = sqlx::query(sql).bind(id).fetch_optional(&db.pool).await?;
+    let row = db.read_optional(sql, &[SqlValue::Text(id.to_owned())]).await?;
     Ok(row.map(|row| from_row(&row, roles.to_vec())).transpose()?)
 }
 
@@ -155,7 +155,7 @@ pub async fn find_by_login(db: &Db, login: &str) -> ApiResult<Option<User>> {
         columns!(),
         " FROM users WHERE username_key = $1 OR email_key = $1 ORDER BY username_key = $1 DESC"
     );
-    let row = sqlx::query(sql).bind(key).fetch_optional(&db.pool).await?;
+    let row = db.read_optional(sql, &[SqlValue::Text(key)]).await?;
     Ok(row.map(|row| from_row(&row, Vec::new())).transpose()?)
 }
 

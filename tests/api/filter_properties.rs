@@ -138,15 +138,8 @@ fn agree_on(backend: Backend) {
             let compiled = compile(&typed, db.backend, 1);
             let sql = format!("SELECT id FROM filter_probe WHERE {} ORDER BY id", compiled.sql);
             let got: Vec<i64> = runtime
-                .block_on(async {
-                    hallpass::http::listing::bind_all(
-                        sqlx::query(sqlx::AssertSqlSafe(sql.clone())),
-                        &compiled.params,
-                    )
-                    .fetch_all(&db.pool)
-                    .await
-                    .map(|rows| rows.iter().map(|r| sqlx::Row::get::<i64, _>(r, 0)).collect())
-                })
+                .block_on(db.read(&sql, &compiled.params))
+                .and_then(|rows| rows.iter().map(|r| r.try_get::<i64>("id")).collect())
                 .map_err(|e| TestCaseError::fail(format!("{text} → {sql}: {e}")))?;
             let want: Vec<i64> = rows
                 .iter()
