@@ -151,6 +151,7 @@ pub async fn list(db: &Db, listing: &Listing, after: Option<&str>) -> ApiResult<
         scope,
         scope_params,
         tiebreak: "id DESC",
+        version: None,
     };
     let (rows, total) = query.fetch(db, listing).await?;
     let items = rows.iter().map(entry).collect::<Result<_, _>>()?;

@@ -169,6 +169,7 @@ pub async fn list_open(
             SqlValue::Int(now - IDLE_LIFETIME),
         ],
         tiebreak: "id DESC",
+        version: None,
     };
     let (rows, total) = query.fetch(db, listing).await?;
     let items = rows.iter().map(from_row).collect::<Result<_, _>>()?;

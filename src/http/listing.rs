@@ -84,6 +84,16 @@ pub struct ListSql<'a> {
     pub scope: &'a str,
     pub scope_params: Vec<SqlValue>,
     pub tiebreak: &'a str,
+    /// When set, totals are cached while the data's version stays the same.
+    pub version: Option<VersionQuery>,
+}
+
+/// Reads the version of a list's data: one BIGINT, or no row for version 0. It must
+/// be bumped in the same transaction as every change to the data it covers (see
+/// [`Db::count_versioned`]).
+pub struct VersionQuery {
+    pub sql: &'static str,
+    pub params: Vec<SqlValue>,
 }
 
 impl ListSql<'_> {
@@ -115,7 +125,14 @@ impl ListSql<'_> {
             (true, Some(known)) => Some(known),
             (true, None) => {
                 let sql = format!("SELECT COUNT(*) FROM {} WHERE {condition}", self.from);
-                Some(db.count(&sql, &params).await?)
+                Some(match self.version {
+                    Some(version) => {
+                        let row = db.read_optional(version.sql, &version.params).await?;
+                        let version = row.map(|row| row.try_get_at::<i64>(0)).transpose()?.unwrap_or(0);
+                        db.count_versioned(&sql, &params, version).await?
+                    }
+                    None => db.count(&sql, &params).await?,
+                })
             }
         };
         Ok((rows, total))

@@ -8,7 +8,7 @@ use super::weather::Conditions;
 use crate::clock::Timestamp;
 use crate::domain::filter::{Field, FieldType, Schema, SortKey, SqlValue};
 use crate::http::error::ApiResult;
-use crate::http::listing::{ListSql, Listing};
+use crate::http::listing::{ListSql, Listing, VersionQuery};
 use crate::store::{Db, Double};
 
 macro_rules! columns {
@@ -159,6 +159,9 @@ pub async fn insert_all(db: &Db, runs: &[Run], now: Timestamp) -> ApiResult<()> 
             insert = bind_run(insert, run);
         }
         insert.execute(&mut *tx).await?;
+        for owner in chunk.iter().map(|run| run.user_id.as_str()).collect::<std::collections::BTreeSet<_>>() {
+            bump_version(&mut tx, owner).await?;
+        }
         let pending: Vec<&Run> =
             chunk.iter().filter(|r| r.weather_status == WeatherStatus::Pending).collect();
         if !pending.is_empty() {
@@ -181,9 +184,18 @@ pub async fn insert_all(db: &Db, runs: &[Run], now: Timestamp) -> ApiResult<()> 
 /// `weather_refreshed` (date or place changed), so an edit that races the weather
 /// queue does not undo what the queue just stored.
 pub async fn update(db: &Db, run: &Run, now: Timestamp, weather_refreshed: bool) -> ApiResult<bool> {
-    if !weather_refreshed {
+    let mut tx = db.pool.begin().await?;
+    let changed = if weather_refreshed {
+        let sql =
+            "UPDATE runs SET date = $3, distance = $4, time = $5, lat = $6, lon = $7, notes = $8, speed = $9,
+                iso_year = $10, iso_week = $11, week_start = $12, weather_status = $13, weather_temp_max = $14,
+                weather_temp_min = $15, weather_precipitation = $16, weather_wind_max = $17, weather_code = $18,
+                weather_summary = $19, created_at = $20, updated_at = $21
+             WHERE id = $1 AND user_id = $2";
+        bind_run(sqlx::query(sql), run).execute(&mut *tx).await?
+    } else {
         let (year, week, monday) = iso_week(run.date);
-        let done = sqlx::query(
+        sqlx::query(
             "UPDATE runs SET distance = $3, time = $4, notes = $5, speed = $6, iso_year = $7, iso_week = $8,
                  week_start = $9, updated_at = $10 WHERE id = $1 AND user_id = $2",
         )
@@ -197,23 +209,20 @@ pub async fn update(db: &Db, run: &Run, now: Timestamp, weather_refreshed: bool)
         .bind(i64::from(week))
         .bind(date_text(monday))
         .bind(run.updated_at)
-        .execute(&db.pool)
-        .await?;
-        return Ok(done.rows_affected() == 1);
+        .execute(&mut *tx)
+        .await?
     }
-    let mut tx = db.pool.begin().await?;
-    let sql =
-        "UPDATE runs SET date = $3, distance = $4, time = $5, lat = $6, lon = $7, notes = $8, speed = $9,
-            iso_year = $10, iso_week = $11, week_start = $12, weather_status = $13, weather_temp_max = $14,
-            weather_temp_min = $15, weather_precipitation = $16, weather_wind_max = $17, weather_code = $18,
-            weather_summary = $19, created_at = $20, updated_at = $21
-         WHERE id = $1 AND user_id = $2";
-    if bind_run(sqlx::query(sql), run).execute(&mut *tx).await?.rows_affected() == 0 {
+    .rows_affected()
+        == 1;
+    if !changed {
         tx.rollback().await?;
         return Ok(false);
     }
-    sqlx::query("DELETE FROM weather_jobs WHERE run_id = $1").bind(&run.id).execute(&mut *tx).await?;
-    queue_weather(&mut tx, run, now).await?;
+    if weather_refreshed {
+        sqlx::query("DELETE FROM weather_jobs WHERE run_id = $1").bind(&run.id).execute(&mut *tx).await?;
+        queue_weather(&mut tx, run, now).await?;
+    }
+    bump_version(&mut tx, &run.user_id).await?;
     tx.commit().await?;
     Ok(true)
 }
@@ -227,12 +236,33 @@ pub async fn find(db: &Db, id: &str, owner: Option<&str>) -> ApiResult<Option<Ru
 }
 
 pub async fn delete(db: &Db, id: &str, owner: Option<&str>) -> ApiResult<bool> {
-    let done = sqlx::query("DELETE FROM runs WHERE id = $1 AND ($2 = '' OR user_id = $2)")
-        .bind(id)
-        .bind(owner.unwrap_or(""))
-        .execute(&db.pool)
-        .await?;
-    Ok(done.rows_affected() == 1)
+    let mut tx = db.pool.begin().await?;
+    let deleted: Option<String> =
+        sqlx::query_scalar("DELETE FROM runs WHERE id = $1 AND ($2 = '' OR user_id = $2) RETURNING user_id")
+            .bind(id)
+            .bind(owner.unwrap_or(""))
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some(user_id) = deleted else {
+        tx.rollback().await?;
+        return Ok(false);
+    };
+    bump_version(&mut tx, &user_id).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Marks a change to `user_id`'s runs (see `run_versions`); call it in the
+/// transaction that makes the change.
+async fn bump_version(tx: &mut sqlx::Transaction<'_, sqlx::Any>, user_id: &str) -> ApiResult<()> {
+    sqlx::query(
+        "INSERT INTO run_versions (user_id, version) VALUES ($1, 1)
+         ON CONFLICT (user_id) DO UPDATE SET version = run_versions.version + 1",
+    )
+    .bind(user_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// A page of runs of `owner` (everyone's when `None`); `after` continues after that
@@ -250,6 +280,12 @@ pub async fn list(
         scope: &scope,
         scope_params: params,
         tiebreak: "id DESC",
+        // Only one user's totals are cached: everyone's would need one version bumped
+        // by every write.
+        version: owner.map(|owner| VersionQuery {
+            sql: "SELECT version FROM run_versions WHERE user_id = $1",
+            params: vec![SqlValue::Text(owner.to_owned())],
+        }),
     };
     let (rows, total) = query.fetch(db, listing).await?;
     Ok((rows.iter().map(from_row).collect::<Result<_, _>>()?, total))
@@ -307,7 +343,7 @@ pub async fn finish_weather(
         tx.rollback().await?;
         return Ok(false);
     }
-    sqlx::query(
+    let stored = sqlx::query(
         "UPDATE runs SET weather_status = $2, weather_temp_max = $3, weather_temp_min = $4, weather_precipitation = $5,
              weather_wind_max = $6, weather_code = $7, weather_summary = $8
          WHERE id = $1 AND weather_status = 'pending' AND date = $9 AND lat = $10 AND lon = $11",
@@ -325,6 +361,9 @@ pub async fn finish_weather(
     .bind(run.lon)
     .execute(&mut *tx)
     .await?;
+    if stored.rows_affected() == 1 {
+        bump_version(&mut tx, &run.user_id).await?;
+    }
     tx.commit().await?;
     Ok(true)
 }

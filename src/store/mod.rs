@@ -12,6 +12,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use moka::sync::Cache;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Executor};
 
@@ -34,7 +35,13 @@ pub struct Db {
     pub backend: Backend,
     /// SQLite only: the connections [`Db::read`] uses.
     sqlite_readers: Option<Arc<SqliteReaders>>,
+    /// Totals of recent lists (see [`Db::count_versioned`]).
+    counts: Cache<String, (i64, u64)>,
 }
+
+/// Counts kept, and for how long one unused is kept.
+const CACHED_COUNTS: u64 = 10_000;
+const CACHED_COUNT_IDLE: Duration = Duration::from_secs(600);
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -87,7 +94,8 @@ impl Db {
                 pool_options(16).connect_with(options).await?
             }
         };
-        Ok(Self { pool, backend, sqlite_readers })
+        let counts = Cache::builder().max_capacity(CACHED_COUNTS).time_to_idle(CACHED_COUNT_IDLE).build();
+        Ok(Self { pool, backend, sqlite_readers, counts })
     }
 
     /// Runs a query that returns rows, with `params` bound to `$1…` in order.
@@ -112,6 +120,27 @@ impl Db {
     pub async fn count(&self, sql: &str, params: &[SqlValue]) -> Result<u64, sqlx::Error> {
         let row = self.read_optional(sql, params).await?.ok_or(sqlx::Error::RowNotFound)?;
         Ok(u64::try_from(row.try_get_at::<i64>(0)?).unwrap_or(0))
+    }
+
+    /// Like [`Db::count`], but reuses the number counted earlier for the same query
+    /// while the data's `version` has not changed since. `version` must be read
+    /// before the count and bumped in the same transaction as every change to the
+    /// data: a count is then never labelled newer than it is.
+    pub async fn count_versioned(
+        &self,
+        sql: &str,
+        params: &[SqlValue],
+        version: i64,
+    ) -> Result<u64, sqlx::Error> {
+        let key = format!("{sql}\0{params:?}");
+        if let Some((counted_at, total)) = self.counts.get(&key)
+            && counted_at == version
+        {
+            return Ok(total);
+        }
+        let total = self.count(sql, params).await?;
+        self.counts.insert(key, (version, total));
+        Ok(total)
     }
 
     /// The first row of [`Db::read`], if any.

@@ -90,6 +90,7 @@ pub async fn list_of(db: &Db, user_id: &str, listing: &Listing) -> ApiResult<Pag
         scope: "user_id = $1 AND revoked_at IS NULL",
         scope_params: vec![SqlValue::Text(user_id.to_owned())],
         tiebreak: "id DESC",
+        version: None,
     };
     let (rows, total) = query.fetch(db, listing).await?;
     let items = rows.iter().map(from_row).collect::<Result<_, _>>()?;

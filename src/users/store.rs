@@ -346,6 +346,7 @@ pub async fn list(
         scope: &scope,
         scope_params: params,
         tiebreak: "id ASC",
+        version: None,
     };
     let (rows, total) = query.fetch(db, listing).await?;
     let ids: Vec<String> = rows.iter().map(|r| r.try_get("id")).collect::<Result<_, _>>()?;
