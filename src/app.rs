@@ -164,9 +164,11 @@ impl Application {
     }
 }
 
-/// Works the weather queue while the server runs (every node does; jobs are leased).
+/// Works the weather queue while the server runs (every node does; jobs are leased),
+/// starting one period after start-up.
 async fn weather_worker(state: AppState) {
-    let mut every = tokio::time::interval(Duration::from_secs(15));
+    let period = Duration::from_secs(15);
+    let mut every = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     loop {
         every.tick().await;
         if let Err(err) = crate::runs::weather_jobs::process_due(&state).await {

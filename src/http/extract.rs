@@ -5,12 +5,31 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::error::{ApiError, FieldError};
 
-/// A JSON request body (`Content-Type: application/json`).
+/// A JSON request body (`Content-Type: application/json`), or a JSON response.
 pub struct Json<T>(pub T);
+
+/// Bytes reserved for a response body up front: a page of runs fits without regrowing.
+const RESPONSE_BUFFER: usize = 16 * 1024;
+
+/// Serialized into one buffer sized for a page of items (axum's own `Json` starts at
+/// 128 bytes and copies as it grows).
+impl<T: Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        let mut body = Vec::with_capacity(RESPONSE_BUFFER);
+        match serde_json::to_writer(&mut body, &self.0) {
+            Ok(()) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+            Err(err) => {
+                ApiError::Internal(anyhow::Error::new(err).context("serializing a response")).into_response()
+            }
+        }
+    }
+}
 
 /// A JSON or `application/x-www-form-urlencoded` body (login, register).
 pub struct JsonOrForm<T>(pub T);

@@ -120,28 +120,28 @@ pub struct RunView {
     pub updated_at: String,
 }
 
-impl From<&Run> for RunView {
-    fn from(run: &Run) -> Self {
+impl From<Run> for RunView {
+    fn from(run: Run) -> Self {
         let (year, week, _) = iso_week(run.date);
-        let w = run.weather.as_ref();
+        let w = run.weather;
         Self {
-            id: run.id.clone(),
-            user_id: run.user_id.clone(),
+            id: run.id,
+            user_id: run.user_id,
             date: date_text(run.date),
             distance: run.distance,
             time: run.time,
             location: Location { lat: run.lat, lon: run.lon },
-            notes: run.notes.clone(),
+            notes: run.notes,
             speed: run.distance / run.time,
             week: Week { year, week },
             weather: WeatherView {
                 status: run.weather_status,
-                temperature_max: w.and_then(|w| w.temperature_max),
-                temperature_min: w.and_then(|w| w.temperature_min),
-                precipitation: w.and_then(|w| w.precipitation),
-                wind_speed_max: w.and_then(|w| w.wind_speed_max),
-                code: w.and_then(|w| w.code),
-                summary: w.map(|w| w.summary.clone()),
+                temperature_max: w.as_ref().and_then(|w| w.temperature_max),
+                temperature_min: w.as_ref().and_then(|w| w.temperature_min),
+                precipitation: w.as_ref().and_then(|w| w.precipitation),
+                wind_speed_max: w.as_ref().and_then(|w| w.wind_speed_max),
+                code: w.as_ref().and_then(|w| w.code),
+                summary: w.map(|w| w.summary),
             },
             created_at: rfc3339(run.created_at),
             updated_at: rfc3339(run.updated_at),

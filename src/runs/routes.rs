@@ -62,7 +62,7 @@ async fn create_run(
     State(state): State<AppState>,
     principal: Principal,
     Json(body): Json<NewRun>,
-) -> ApiResult<(StatusCode, axum::Json<RunView>)> {
+) -> ApiResult<(StatusCode, Json<RunView>)> {
     principal.require(Permission::RunsWrite)?;
     let mut errors: Vec<FieldError> = Vec::new();
     let date = parse_date("date", &body.date).map_err(|e| errors.push(e)).ok();
@@ -95,7 +95,7 @@ async fn create_run(
     };
     weather_jobs::fetch_now(&state, &mut run).await?;
     store::insert_all(&state.db, std::slice::from_ref(&run), now).await?;
-    Ok((StatusCode::CREATED, axum::Json(RunView::from(&run))))
+    Ok((StatusCode::CREATED, Json(RunView::from(run))))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -115,7 +115,7 @@ async fn list_runs(
     principal: Principal,
     Query(list): Query<ListQuery>,
     Query(cursor): Query<RunCursor>,
-) -> ApiResult<axum::Json<Page<RunView>>> {
+) -> ApiResult<Json<Page<RunView>>> {
     principal.require(Permission::RunsRead)?;
     let owner = scope(&principal);
     let schema = if owner.is_some() { &store::OWN } else { &store::ALL };
@@ -130,7 +130,7 @@ async fn list_runs(
         None => None,
     };
     let (runs, total) = store::list(&state.db, owner, after.as_ref(), &listing).await?;
-    Ok(axum::Json(listing.page_of(runs.iter().map(RunView::from).collect(), total)))
+    Ok(Json(listing.page_of(runs.into_iter().map(RunView::from).collect(), total)))
 }
 
 /// One run (someone else's is 404).
@@ -141,10 +141,10 @@ async fn get_run(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
-) -> ApiResult<axum::Json<RunView>> {
+) -> ApiResult<Json<RunView>> {
     principal.require(Permission::RunsRead)?;
     let run = store::find(&state.db, &id, scope(&principal)).await?.ok_or(ApiError::NotFound)?;
-    Ok(axum::Json(RunView::from(&run)))
+    Ok(Json(RunView::from(run)))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -168,7 +168,7 @@ async fn patch_run(
     principal: Principal,
     Path(id): Path<String>,
     Json(patch): Json<RunPatch>,
-) -> ApiResult<axum::Json<RunView>> {
+) -> ApiResult<Json<RunView>> {
     principal.require(Permission::RunsWrite)?;
     let mut run = store::find(&state.db, &id, scope(&principal)).await?.ok_or(ApiError::NotFound)?;
     let mut errors: Vec<FieldError> = Vec::new();
@@ -205,7 +205,7 @@ async fn patch_run(
     if !store::update(&state.db, &run, now, moved).await? {
         return Err(ApiError::NotFound);
     }
-    Ok(axum::Json(RunView::from(&run)))
+    Ok(Json(RunView::from(run)))
 }
 
 /// Delete a run.
@@ -234,7 +234,7 @@ async fn weekly_report(
     State(state): State<AppState>,
     principal: Principal,
     Query(mut list): Query<ListQuery>,
-) -> ApiResult<axum::Json<Page<WeekReport>>> {
+) -> ApiResult<Json<Page<WeekReport>>> {
     principal.require(Permission::RunsRead)?;
     let owner = scope(&principal);
     let schema = if owner.is_some() { &store::OWN } else { &store::ALL };
@@ -250,7 +250,7 @@ async fn weekly_report(
         }
     };
     let listing = list.check(schema, &[])?;
-    Ok(axum::Json(report::weekly(&state.db, owner, &listing, oldest_first).await?))
+    Ok(Json(report::weekly(&state.db, owner, &listing, oldest_first).await?))
 }
 
 /// Import runs from CSV (`date,location,distance,time`, seed 002's format): all rows
@@ -265,7 +265,7 @@ async fn import_runs(
     principal: Principal,
     headers: HeaderMap,
     body: Bytes,
-) -> ApiResult<(StatusCode, axum::Json<ImportResult>)> {
+) -> ApiResult<(StatusCode, Json<ImportResult>)> {
     principal.require(Permission::RunsWrite)?;
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
     let mime = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
@@ -275,7 +275,7 @@ async fn import_runs(
     let text =
         std::str::from_utf8(&body).map_err(|_| ApiError::invalid("body", "the CSV must be UTF-8 text"))?;
     let imported = import::import(&state, &principal.user_id, text).await?;
-    Ok((StatusCode::CREATED, axum::Json(ImportResult { imported })))
+    Ok((StatusCode::CREATED, Json(ImportResult { imported })))
 }
 
 #[derive(serde::Serialize, ToSchema)]

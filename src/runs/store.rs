@@ -51,8 +51,8 @@ pub const ALL: Schema = Schema {
 };
 pub const DEFAULT_ORDER: &[SortKey] = &[SortKey::desc("date")];
 
-fn weather_from(row: &Record) -> Result<Option<Conditions>, sqlx::Error> {
-    let summary: Option<String> = row.try_get("weather_summary")?;
+fn weather_from(row: &mut Record) -> Result<Option<Conditions>, sqlx::Error> {
+    let summary: Option<String> = row.take("weather_summary")?;
     Ok(summary.map(|summary| Conditions {
         temperature_max: row.try_get("weather_temp_max").ok().flatten(),
         temperature_min: row.try_get("weather_temp_min").ok().flatten(),
@@ -63,18 +63,20 @@ fn weather_from(row: &Record) -> Result<Option<Conditions>, sqlx::Error> {
     }))
 }
 
-fn from_row(row: &Record) -> Result<Run, sqlx::Error> {
+/// Takes a run out of its row (moving its text rather than copying it).
+fn from_row(mut row: Record) -> Result<Run, sqlx::Error> {
+    let row = &mut row;
     let date: String = row.try_get("date")?;
     let status: String = row.try_get("weather_status")?;
     Ok(Run {
-        id: row.try_get("id")?,
-        user_id: row.try_get("user_id")?,
+        id: row.take("id")?,
+        user_id: row.take("user_id")?,
         date: super::model::parse_date("date", &date).map_err(|e| sqlx::Error::Decode(e.message.into()))?,
         distance: row.try_get("distance")?,
         time: row.try_get("time")?,
         lat: row.try_get("lat")?,
         lon: row.try_get("lon")?,
-        notes: row.try_get("notes")?,
+        notes: row.take("notes")?,
         weather_status: WeatherStatus::parse(&status),
         weather: weather_from(row)?,
         created_at: row.try_get("created_at")?,
@@ -232,7 +234,7 @@ pub async fn find(db: &Db, id: &str, owner: Option<&str>) -> ApiResult<Option<Ru
     let sql = concat!("SELECT ", columns!(), " FROM runs WHERE id = $1 AND ($2 = '' OR user_id = $2)");
     let params = [SqlValue::Text(id.to_owned()), SqlValue::Text(owner.unwrap_or_default().to_owned())];
     let row = db.read_optional(sql, &params).await?;
-    Ok(row.as_ref().map(from_row).transpose()?)
+    Ok(row.map(from_row).transpose()?)
 }
 
 pub async fn delete(db: &Db, id: &str, owner: Option<&str>) -> ApiResult<bool> {
@@ -288,7 +290,7 @@ pub async fn list(
         }),
     };
     let (rows, total) = query.fetch(db, listing).await?;
-    Ok((rows.iter().map(from_row).collect::<Result<_, _>>()?, total))
+    Ok((rows.into_iter().map(from_row).collect::<Result<_, _>>()?, total))
 }
 
 /// The fixed part of a run query: the owner (a plain `user_id = $1`, so that the

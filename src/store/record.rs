@@ -39,6 +39,20 @@ impl Record {
         self.try_get_at(index)
     }
 
+    /// Moves the value of `column` out (leaving NULL), decoded as `T`: no copy of text.
+    pub fn take<T: FromCell>(&mut self, column: &str) -> Result<T, sqlx::Error> {
+        let index = self
+            .names
+            .iter()
+            .position(|name| name == column)
+            .ok_or_else(|| sqlx::Error::ColumnNotFound(column.to_owned()))?;
+        let cell = std::mem::replace(&mut self.cells[index], Cell::Null);
+        T::from_owned_cell(cell).map_err(|expected| sqlx::Error::ColumnDecode {
+            index: column.to_owned(),
+            source: format!("expected {expected}").into(),
+        })
+    }
+
     /// The value of the column at `index` (0-based), decoded as `T`.
     pub fn try_get_at<T: FromCell>(&self, index: usize) -> Result<T, sqlx::Error> {
         let cell = self
@@ -89,12 +103,24 @@ fn any_cell(row: &AnyRow, i: usize, kind: AnyTypeInfoKind) -> Result<Cell, sqlx:
 /// A Rust type a [`Cell`] decodes to; the error names what was expected.
 pub trait FromCell: Sized {
     fn from_cell(cell: &Cell) -> Result<Self, &'static str>;
+
+    /// Decodes a cell that is no longer needed; text moves instead of being copied.
+    fn from_owned_cell(cell: Cell) -> Result<Self, &'static str> {
+        Self::from_cell(&cell)
+    }
 }
 
 impl FromCell for String {
     fn from_cell(cell: &Cell) -> Result<Self, &'static str> {
         match cell {
             Cell::Text(text) => Ok(text.clone()),
+            _ => Err("text"),
+        }
+    }
+
+    fn from_owned_cell(cell: Cell) -> Result<Self, &'static str> {
+        match cell {
+            Cell::Text(text) => Ok(text),
             _ => Err("text"),
         }
     }
@@ -145,6 +171,13 @@ impl<T: FromCell> FromCell for Option<T> {
             other => T::from_cell(other).map(Some),
         }
     }
+
+    fn from_owned_cell(cell: Cell) -> Result<Self, &'static str> {
+        match cell {
+            Cell::Null => Ok(None),
+            other => T::from_owned_cell(other).map(Some),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -167,6 +200,9 @@ mod tests {
         assert_eq!(r.try_get::<Option<String>>("missing").unwrap(), None);
         assert_eq!(r.try_get::<Option<i64>>("n").unwrap(), Some(3));
         assert_eq!(r.try_get_at::<f64>(1).unwrap(), 2.5);
+        let mut r = r;
+        assert_eq!(r.take::<Option<String>>("t").unwrap().as_deref(), Some("hi"));
+        assert_eq!(r.take::<Option<String>>("t").unwrap(), None, "taken");
     }
 
     #[test]

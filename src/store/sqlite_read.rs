@@ -135,7 +135,10 @@ fn query(conn: &Connection, sql: &str, params: &[SqlValue]) -> rusqlite::Result<
                     ValueRef::Null => Cell::Null,
                     ValueRef::Integer(n) => Cell::Int(n),
                     ValueRef::Real(x) => Cell::Real(x),
-                    ValueRef::Text(bytes) => Cell::Text(String::from_utf8_lossy(bytes).into_owned()),
+                    ValueRef::Text(bytes) => Cell::Text(match std::str::from_utf8(bytes) {
+                        Ok(text) => text.to_owned(),
+                        Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+                    }),
                     ValueRef::Blob(bytes) => Cell::Blob(bytes.to_vec()),
                 })
             })
