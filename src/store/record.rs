@@ -29,23 +29,22 @@ impl Record {
         Self { names, cells }
     }
 
-    /// The value of `column`, decoded as `T`.
-    pub fn try_get<T: FromCell>(&self, column: &str) -> Result<T, sqlx::Error> {
-        let index = self
-            .names
+    fn index_of(&self, column: &str) -> Result<usize, sqlx::Error> {
+        self.names
             .iter()
             .position(|name| name == column)
-            .ok_or_else(|| sqlx::Error::ColumnNotFound(column.to_owned()))?;
+            .ok_or_else(|| sqlx::Error::ColumnNotFound(column.to_owned()))
+    }
+
+    /// The value of `column`, decoded as `T`.
+    pub fn try_get<T: FromCell>(&self, column: &str) -> Result<T, sqlx::Error> {
+        let index = self.index_of(column)?;
         self.try_get_at(index)
     }
 
     /// Moves the value of `column` out (leaving NULL), decoded as `T`: no copy of text.
     pub fn take<T: FromCell>(&mut self, column: &str) -> Result<T, sqlx::Error> {
-        let index = self
-            .names
-            .iter()
-            .position(|name| name == column)
-            .ok_or_else(|| sqlx::Error::ColumnNotFound(column.to_owned()))?;
+        let index = self.index_of(column)?;
         let cell = std::mem::replace(&mut self.cells[index], Cell::Null);
         T::from_owned_cell(cell).map_err(|expected| sqlx::Error::ColumnDecode {
             index: column.to_owned(),
