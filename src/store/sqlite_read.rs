@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
+use rusqlite::config::DbConfig;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::Semaphore;
@@ -99,6 +100,10 @@ impl SqliteReaders {
             "PRAGMA query_only = ON; PRAGMA cache_size = -32768; PRAGMA mmap_size = 268435456;
              PRAGMA temp_store = MEMORY;",
         )?;
+        // Plans must not depend on bound values. Otherwise, once ANALYZE has gathered
+        // sqlite_stat4 samples, every new value bound to a cached statement (another
+        // user's id, another date) makes SQLite compile the statement again.
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         let ticks_left = Arc::new(AtomicU32::new(INLINE_TICKS));
         let budget = ticks_left.clone();
@@ -239,6 +244,30 @@ mod tests {
         assert_eq!(short.unwrap().len(), 2);
         let over_budget = readers.run(sql, &[SqlValue::Int(2_000_000)], INLINE_TICKS);
         assert!(over_budget.is_err_and(|err| is_interrupt(&err)));
+    }
+
+    #[test]
+    fn cached_statements_are_not_recompiled_for_new_values_once_analyzed() {
+        let (_dir, readers) = readers();
+        let reader = readers.checkout().unwrap();
+        let setup = Connection::open(readers.path.as_path()).unwrap();
+        // Skewed data, so that ANALYZE keeps sqlite_stat4 samples the planner could
+        // consult for each bound value.
+        setup
+            .execute_batch(
+                "CREATE TABLE u (k INTEGER, v INTEGER); CREATE INDEX u_k ON u (k);
+                 WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 2000)
+                 INSERT INTO u SELECT CASE WHEN i < 1500 THEN 7 ELSE i END, i FROM c;
+                 ANALYZE;",
+            )
+            .unwrap();
+        let sql = "SELECT COUNT(*) FROM u WHERE k > $1";
+        for bound in [0, 7, 1900, 5] {
+            let count = query(&reader.conn, sql, &[SqlValue::Int(bound)]).unwrap();
+            assert!(count[0].try_get_at::<i64>(0).unwrap() > 0);
+        }
+        let statement = reader.conn.prepare_cached(sql).unwrap();
+        assert_eq!(statement.get_status(rusqlite::StatementStatus::RePrepare), 0);
     }
 
     #[tokio::test]
