@@ -7,7 +7,7 @@ use utoipa::IntoParams;
 use super::error::{ApiError, ApiResult};
 use super::paging::{MAX_COUNT, Page};
 use crate::domain::filter::{self, Schema, SortKey, SqlValue, Typed};
-use crate::store::{Db, Record};
+use crate::store::{Db, Read, Record};
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -105,7 +105,6 @@ impl ListSql<'_> {
             condition = format!("{condition} AND {}", compiled.sql);
             params.extend(compiled.params);
         }
-        let offset = listing.page * listing.count;
         let mut order: Vec<String> = listing.order.iter().map(|key| key.sql(db.backend)).collect();
         order.push(self.tiebreak.to_owned());
         let sql = format!(
@@ -114,32 +113,46 @@ impl ListSql<'_> {
             self.from,
             order.join(", "),
             listing.count,
-            offset
+            listing.page * listing.count
         );
-        let rows = db.read(&sql, &params).await?;
-        // A page that is neither full nor past the end already tells the total.
-        let known =
-            (!rows.is_empty() && (rows.len() as u64) < listing.count).then(|| offset + rows.len() as u64);
-        let total = match (listing.total, known) {
-            (false, _) => None,
-            (true, Some(known)) => Some(known),
-            (true, None) => {
-                let sql = format!("SELECT COUNT(*) FROM {} WHERE {condition}", self.from);
-                Some(match self.version {
-                    Some(version) => {
-                        let row = db.read_optional(version.sql, &version.params).await?;
-                        let version = row.map(|row| row.try_get_at::<i64>(0)).transpose()?.unwrap_or(0);
-                        db.count_versioned(&sql, &params, version).await?
-                    }
-                    None => db.count(&sql, &params).await?,
-                })
-            }
-        };
-        Ok((rows, total))
+        let count_sql = format!("SELECT COUNT(*) FROM {} WHERE {condition}", self.from);
+        listing.page_and_total(db, (&sql, &params), &count_sql, self.version.as_ref()).await
     }
 }
 
 impl Listing {
+    /// Runs `page` and, when the listing asks for a total the page cannot tell,
+    /// `count_sql` (with the page's params). With a `version`, the version is read on
+    /// the page's snapshot and the total is reused while it stays the same.
+    pub async fn page_and_total(
+        &self,
+        db: &Db,
+        page: Read<'_>,
+        count_sql: &str,
+        version: Option<&VersionQuery>,
+    ) -> ApiResult<(Vec<Record>, Option<u64>)> {
+        let (rows, version) = match version.filter(|_| self.total) {
+            Some(version) => {
+                let mut results = db.read_together(&[page, (version.sql, &version.params)]).await?;
+                let version_rows = results.pop().unwrap_or_default();
+                let version = version_rows.first().map(|row| row.try_get_at::<i64>(0)).transpose()?;
+                (results.pop().unwrap_or_default(), Some(version.unwrap_or(0)))
+            }
+            None => (db.read(page.0, page.1).await?, None),
+        };
+        // A page that is neither full nor past the end already tells the total.
+        let offset = self.page * self.count;
+        let known =
+            (!rows.is_empty() && (rows.len() as u64) < self.count).then(|| offset + rows.len() as u64);
+        let total = match (self.total, known, version) {
+            (false, _, _) => None,
+            (true, Some(known), _) => Some(known),
+            (true, None, Some(version)) => Some(db.count_versioned(count_sql, page.1, version).await?),
+            (true, None, None) => Some(db.count(count_sql, page.1).await?),
+        };
+        Ok((rows, total))
+    }
+
     pub fn page_of<T>(&self, items: Vec<T>, total: Option<u64>) -> Page<T> {
         Page { items, page: self.page, count: self.count, total }
     }

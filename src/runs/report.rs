@@ -48,7 +48,11 @@ pub async fn weekly(
         listing.count,
         listing.page * listing.count
     );
-    let rows = db.read(&sql, &params).await?;
+    let count_sql = format!(
+        "SELECT COUNT(*) FROM (SELECT iso_year, iso_week FROM runs WHERE {condition} GROUP BY iso_year, iso_week) weeks"
+    );
+    let version = super::store::version_query(owner);
+    let (rows, total) = listing.page_and_total(db, (&sql, &params), &count_sql, version.as_ref()).await?;
     let items = rows
         .iter()
         .map(|row| {
@@ -67,13 +71,5 @@ pub async fn weekly(
             })
         })
         .collect::<Result<Vec<_>, sqlx::Error>>()?;
-    let total = if listing.total {
-        let sql = format!(
-            "SELECT COUNT(*) FROM (SELECT iso_year, iso_week FROM runs WHERE {condition} GROUP BY iso_year, iso_week) weeks"
-        );
-        Some(db.count(&sql, &params).await?)
-    } else {
-        None
-    };
     Ok(listing.page_of(items, total))
 }

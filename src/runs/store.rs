@@ -282,15 +282,19 @@ pub async fn list(
         scope: &scope,
         scope_params: params,
         tiebreak: "id DESC",
-        // Only one user's totals are cached: everyone's would need one version bumped
-        // by every write.
-        version: owner.map(|owner| VersionQuery {
-            sql: "SELECT version FROM run_versions WHERE user_id = $1",
-            params: vec![SqlValue::Text(owner.to_owned())],
-        }),
+        version: version_query(owner),
     };
     let (rows, total) = query.fetch(db, listing).await?;
     Ok((rows.into_iter().map(from_row).collect::<Result<_, _>>()?, total))
+}
+
+/// The version of `owner`'s runs, which every change to them bumps. Only one user's
+/// totals are cached: everyone's would need one version bumped by every write.
+pub fn version_query(owner: Option<&str>) -> Option<VersionQuery> {
+    owner.map(|owner| VersionQuery {
+        sql: "SELECT version FROM run_versions WHERE user_id = $1",
+        params: vec![SqlValue::Text(owner.to_owned())],
+    })
 }
 
 /// The fixed part of a run query: the owner (a plain `user_id = $1`, so that the

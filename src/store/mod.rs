@@ -17,6 +17,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Executor};
 
 pub use record::{Cell, FromCell, Record};
+pub use sqlite_read::Read;
 use sqlite_read::SqliteReaders;
 
 use crate::domain::filter::SqlValue;
@@ -100,20 +101,30 @@ impl Db {
 
     /// Runs a query that returns rows, with `params` bound to `$1…` in order.
     pub async fn read(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<Record>, sqlx::Error> {
-        match &self.sqlite_readers {
-            Some(readers) => readers.read(sql, params).await,
-            None => {
-                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-                for value in params {
-                    query = match value {
-                        SqlValue::Int(n) => query.bind(*n),
-                        SqlValue::Real(x) => query.bind(*x),
-                        SqlValue::Text(s) => query.bind(s.clone()),
-                    };
-                }
-                Record::from_any_rows(&query.fetch_all(&self.pool).await?)
-            }
+        let mut results = self.read_together(&[(sql, params)]).await?;
+        Ok(results.pop().unwrap_or_default())
+    }
+
+    /// Runs several such queries in order, returning each one's rows. On SQLite they
+    /// all see one snapshot (and share one read transaction's locking); on
+    /// PostgreSQL each sees what was committed before it began.
+    pub async fn read_together(&self, reads: &[Read<'_>]) -> Result<Vec<Vec<Record>>, sqlx::Error> {
+        if let Some(readers) = &self.sqlite_readers {
+            return readers.read(reads).await;
         }
+        let mut results = Vec::with_capacity(reads.len());
+        for (sql, params) in reads {
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(*sql));
+            for value in *params {
+                query = match value {
+                    SqlValue::Int(n) => query.bind(*n),
+                    SqlValue::Real(x) => query.bind(*x),
+                    SqlValue::Text(s) => query.bind(s.clone()),
+                };
+            }
+            results.push(Record::from_any_rows(&query.fetch_all(&self.pool).await?)?);
+        }
+        Ok(results)
     }
 
     /// The number a `SELECT COUNT(*) …` query returns.

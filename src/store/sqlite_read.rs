@@ -59,24 +59,34 @@ impl SqliteReaders {
         }
     }
 
-    /// Runs one read with `params` bound to `$1…`, returning all its rows.
-    pub async fn read(self: &Arc<Self>, sql: &str, params: &[SqlValue]) -> Result<Vec<Record>, sqlx::Error> {
-        match self.run(sql, params, INLINE_TICKS) {
+    /// Runs reads in order on one snapshot (one read transaction), each with its
+    /// params bound to `$1…`, returning each read's rows.
+    pub async fn read(self: &Arc<Self>, reads: &[Read<'_>]) -> Result<Vec<Vec<Record>>, sqlx::Error> {
+        match self.run(reads, INLINE_TICKS) {
             Err(err) if is_interrupt(&err) => {}
             done => return done.map_err(into_sqlx),
         }
         let _permit = self.offloaded.acquire().await.map_err(|_| sqlx::Error::PoolClosed)?;
-        let (this, sql, params) = (self.clone(), sql.to_owned(), params.to_vec());
-        tokio::task::spawn_blocking(move || this.run(&sql, &params, u32::MAX))
-            .await
-            .map_err(|err| sqlx::Error::Protocol(format!("read task failed: {err}")))?
-            .map_err(into_sqlx)
+        let owned: Vec<(String, Vec<SqlValue>)> =
+            reads.iter().map(|(sql, params)| ((*sql).to_owned(), params.to_vec())).collect();
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let reads: Vec<Read<'_>> =
+                owned.iter().map(|(sql, params)| (sql.as_str(), params.as_slice())).collect();
+            this.run(&reads, u32::MAX)
+        })
+        .await
+        .map_err(|err| sqlx::Error::Protocol(format!("read task failed: {err}")))?
+        .map_err(into_sqlx)
     }
 
-    fn run(&self, sql: &str, params: &[SqlValue], ticks: u32) -> rusqlite::Result<Vec<Record>> {
+    fn run(&self, reads: &[Read<'_>], ticks: u32) -> rusqlite::Result<Vec<Vec<Record>>> {
         let reader = self.checkout()?;
         reader.ticks_left.store(ticks, Ordering::Relaxed);
-        let rows = query(&reader.conn, sql, params);
+        let rows = match reads {
+            [(sql, params)] => query(&reader.conn, sql, params).map(|rows| vec![rows]),
+            _ => in_one_transaction(&reader, reads),
+        };
         let mut idle = self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if idle.len() < MAX_IDLE {
             idle.push(reader);
@@ -117,6 +127,27 @@ impl SqliteReaders {
         )?;
         Ok(Reader { conn, ticks_left })
     }
+}
+
+/// One read: SQL and the values of its `$1…`.
+pub type Read<'a> = (&'a str, &'a [SqlValue]);
+
+/// Several reads on one snapshot. A single statement is its own transaction; a group
+/// takes SQLite's locks once rather than once per statement, and always ends its
+/// transaction, whatever happened, before the connection is reused.
+fn in_one_transaction(reader: &Reader, reads: &[Read<'_>]) -> rusqlite::Result<Vec<Vec<Record>>> {
+    let conn = &reader.conn;
+    conn.prepare_cached("BEGIN")?.execute([])?;
+    let rows: rusqlite::Result<Vec<_>> = reads.iter().map(|(sql, params)| query(conn, sql, params)).collect();
+    // Ending a read transaction must not be cut short by the read's budget.
+    reader.ticks_left.store(u32::MAX, Ordering::Relaxed);
+    let ended = conn.prepare_cached("COMMIT").and_then(|mut commit| commit.execute([]));
+    if !conn.is_autocommit() {
+        conn.execute_batch("ROLLBACK")?;
+    }
+    let rows = rows?;
+    ended?;
+    Ok(rows)
 }
 
 fn query(conn: &Connection, sql: &str, params: &[SqlValue]) -> rusqlite::Result<Vec<Record>> {
@@ -223,7 +254,8 @@ mod tests {
         let (_dir, readers) = readers();
         // `$2` comes first in the text: binding must follow the numbers, not the order.
         let sql = "SELECT n, x, s, b FROM t WHERE s <> $2 OR n = $1 ORDER BY n";
-        let rows = readers.read(sql, &[SqlValue::Int(2), SqlValue::Text("two".into())]).await.unwrap();
+        let params = [SqlValue::Int(2), SqlValue::Text("two".into())];
+        let rows = readers.read(&[(sql, &params)]).await.unwrap().remove(0);
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].try_get::<Option<f64>>("x").unwrap(), Some(0.5));
         assert_eq!(rows[0].try_get::<Vec<u8>>("b").unwrap(), vec![1]);
@@ -237,13 +269,35 @@ mod tests {
         // Millions of VM steps: far past the inline budget.
         let sql = "WITH RECURSIVE c(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM c WHERE k < $1)
                    SELECT COUNT(*) AS total FROM c";
-        let rows = readers.read(sql, &[SqlValue::Int(2_000_000)]).await.unwrap();
+        let long = [SqlValue::Int(2_000_000)];
+        let rows = readers.read(&[(sql, &long)]).await.unwrap().remove(0);
         assert_eq!(rows[0].try_get::<i64>("total").unwrap(), 2_000_000);
         // The connection went back with a fresh budget: a short read still runs inline.
-        let short = readers.run("SELECT n FROM t", &[], INLINE_TICKS);
-        assert_eq!(short.unwrap().len(), 2);
-        let over_budget = readers.run(sql, &[SqlValue::Int(2_000_000)], INLINE_TICKS);
+        let short = readers.run(&[("SELECT n FROM t", &[])], INLINE_TICKS);
+        assert_eq!(short.unwrap()[0].len(), 2);
+        let over_budget = readers.run(&[(sql, &long)], INLINE_TICKS);
         assert!(over_budget.is_err_and(|err| is_interrupt(&err)));
+        // Likewise inside a group: its transaction ends, and the whole group reruns.
+        let group = [("SELECT n FROM t", &[][..]), (sql, &long)];
+        let over_budget = readers.run(&group, INLINE_TICKS);
+        assert!(over_budget.is_err_and(|err| is_interrupt(&err)));
+        let reader = readers.checkout().unwrap();
+        assert!(reader.conn.is_autocommit(), "the interrupted group's transaction was ended");
+        readers.idle.lock().unwrap().push(reader);
+        let results = readers.read(&group).await.unwrap();
+        assert_eq!((results[0].len(), results[1][0].try_get::<i64>("total").unwrap()), (2, 2_000_000));
+    }
+
+    #[tokio::test]
+    async fn a_group_of_reads_returns_each_reads_rows_and_ends_its_transaction() {
+        let (_dir, readers) = readers();
+        let two = [SqlValue::Int(2)];
+        let group = [("SELECT COUNT(*) FROM t", &[][..]), ("SELECT s FROM t WHERE n = $1", &two)];
+        let results = readers.read(&group).await.unwrap();
+        assert_eq!(results[0][0].try_get_at::<i64>(0).unwrap(), 2);
+        assert_eq!(results[1][0].try_get::<String>("s").unwrap(), "two");
+        let reader = readers.checkout().unwrap();
+        assert!(reader.conn.is_autocommit());
     }
 
     #[test]
@@ -273,7 +327,7 @@ mod tests {
     #[tokio::test]
     async fn sqlite_errors_keep_their_code() {
         let (_dir, readers) = readers();
-        let err = readers.read("SELECT nope FROM t", &[]).await.unwrap_err();
+        let err = readers.read(&[("SELECT nope FROM t", &[])]).await.unwrap_err();
         let sqlx::Error::Database(db) = err else { panic!("expected a database error, got {err:?}") };
         assert_eq!(db.code().as_deref(), Some("1"));
         assert!(db.message().contains("nope"));

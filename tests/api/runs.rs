@@ -410,49 +410,61 @@ async fn keyset_paging_walks_every_run_once(backend: Backend) {
 }
 
 /// The list's total as both nodes see it (they must agree).
-async fn total_on(nodes: &[&TestApp; 2], token: &str, query: &str) -> u64 {
-    let first = list(nodes[0], token, query).await["total"].as_u64().unwrap();
-    let second = list(nodes[1], token, query).await["total"].as_u64().unwrap();
-    assert_eq!(first, second, "{query}: the nodes disagree");
-    first
+/// The totals of runs and of weeks matching `query`, the same on both nodes.
+async fn totals_on(nodes: &[&TestApp; 2], token: &str, query: &str) -> (u64, u64) {
+    let mut totals = Vec::new();
+    for node in nodes {
+        let runs = list(node, token, query).await["total"].as_u64().unwrap();
+        let res = node.get(&format!("/api/v1/runs/reports/weekly?{query}"), Some(token)).await;
+        assert_eq!(res.status(), StatusCode::OK, "{query}");
+        let weeks = res.json::<Value>().await.unwrap()["total"].as_u64().unwrap();
+        totals.push((runs, weeks));
+    }
+    assert_eq!(totals[0], totals[1], "{query}: the nodes disagree");
+    totals[0]
 }
 
-/// Totals are cached per user while their runs are unchanged: every kind of change,
-/// on this node or another, must show in the next total.
+/// Totals of runs and of weeks are cached per user while their runs are unchanged:
+/// every kind of change, on this node or another, must show in the next total.
 async fn totals_follow_every_change_to_the_runs(backend: Backend) {
     let (app, weather, me) = setup(backend).await;
     let other_node = app.another_node().await;
     let nodes = [&app, &other_node];
-    let long = "filter=distance%20gt%201000&count=2";
+    // One item a page: a full page, so the totals come from a count.
+    let long = "filter=distance%20gt%201000&count=1";
     let csv = "date,location,distance,time\n2015-01-05,32.0 34.0,5000,1500\n2015-01-06,32.0 34.0,6000,1500\n\
                2015-01-07,32.0 34.0,7000,1500\n2015-01-08,32.0 34.0,800,300\n";
     assert_eq!(import(&app, &me.access, csv).await.status(), StatusCode::CREATED);
     // Imports get their weather from the queue (a node's worker may get there first).
     hallpass::runs::weather_jobs::process_due(&app.state).await.unwrap();
-    assert_eq!(total_on(&nodes, &me.access, "filter=weather.status%20eq%20'ok'&count=1").await, 4);
-    assert_eq!(total_on(&nodes, &me.access, long).await, 3);
-    assert_eq!(total_on(&nodes, &me.access, long).await, 3, "the same count again");
+    assert_eq!(totals_on(&nodes, &me.access, "filter=weather.status%20eq%20'ok'&count=1").await, (4, 1));
+    assert_eq!(totals_on(&nodes, &me.access, long).await, (3, 1));
+    assert_eq!(totals_on(&nodes, &me.access, long).await, (3, 1), "the same count again");
 
     let body = json!({"date": "2015-02-01", "distance": 9000, "time": 2000, "location": "32.0 34.0"});
     let created: Value = app.post_json("/api/v1/runs", &body, Some(&me.access)).await.json().await.unwrap();
     let path = format!("/api/v1/runs/{}", created["id"].as_str().unwrap());
-    assert_eq!(total_on(&nodes, &me.access, long).await, 4, "a new run");
+    assert_eq!(totals_on(&nodes, &me.access, long).await, (4, 2), "a new run in a new week");
 
     let res = app.patch_json(&path, &json!({"distance": 500}), &me.access).await;
     assert_eq!(res.status(), StatusCode::OK);
-    assert_eq!(total_on(&nodes, &me.access, long).await, 3, "an edit that takes a run out of the filter");
+    assert_eq!(
+        totals_on(&nodes, &me.access, long).await,
+        (3, 1),
+        "an edit that takes a run out of the filter"
+    );
 
     let res =
         other_node.patch_json(&path, &json!({"date": "2015-02-02", "distance": 9500}), &me.access).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(
-        total_on(&nodes, &me.access, long).await,
-        4,
+        totals_on(&nodes, &me.access, long).await,
+        (4, 2),
         "an edit that moves it (new weather) and brings it back"
     );
 
     assert_eq!(app.delete(&path, &me.access).await.status(), StatusCode::NO_CONTENT);
-    assert_eq!(total_on(&nodes, &me.access, long).await, 3, "a deletion");
+    assert_eq!(totals_on(&nodes, &me.access, long).await, (3, 1), "a deletion");
 
     // The weather queue changes runs too.
     let pending = "filter=weather.status%20eq%20'pending'&count=1";
@@ -464,9 +476,9 @@ async fn totals_follow_every_change_to_the_runs(backend: Backend) {
             StatusCode::CREATED
         );
     }
-    assert_eq!(total_on(&nodes, &me.access, pending).await, 2);
+    assert_eq!(totals_on(&nodes, &me.access, pending).await, (2, 2));
     weather.set(Mode::Ok);
     hallpass::runs::weather_jobs::process_due(&other_node.state).await.unwrap();
-    assert_eq!(total_on(&nodes, &me.access, pending).await, 0, "weather filled in by the queue");
-    assert_eq!(total_on(&nodes, &me.access, "filter=weather.status%20eq%20'ok'&count=1").await, 6);
+    assert_eq!(totals_on(&nodes, &me.access, pending).await, (0, 0), "weather filled in by the queue");
+    assert_eq!(totals_on(&nodes, &me.access, "filter=weather.status%20eq%20'ok'&count=1").await, (6, 3));
 }
