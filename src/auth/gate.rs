@@ -10,16 +10,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
+use crate::domain::filter::SqlValue;
 use moka::sync::Cache;
-use sqlx::Row;
-use sqlx::any::AnyRow;
 
 use super::opaque::API_TOKEN;
 use super::permissions::{PermissionSet, RoleBook};
 use crate::clock::{SharedClock, Timestamp};
 use crate::cluster::{Cluster, Invalidation};
 use crate::http::error::ApiResult;
-use crate::store::Db;
+use crate::store::{Db, Record};
 
 /// How often an API token's `last_used_at` is written at most.
 const LAST_USED_EVERY: i64 = 60;
@@ -112,7 +111,7 @@ impl SessionGate {
 
     async fn grant(
         &self,
-        row: &AnyRow,
+        row: &Record,
         expires_at: Option<Timestamp>,
         api_token: Option<(String, Option<String>, Option<Timestamp>)>,
     ) -> ApiResult<Arc<Grant>> {
@@ -134,41 +133,29 @@ impl SessionGate {
     }
 
     async fn load_session(&self, sid: &str) -> ApiResult<Option<Arc<Grant>>> {
-        let row = sqlx::query(
-            "SELECT s.user_id, s.expires_at FROM sessions s JOIN users u ON u.id = s.user_id
-             WHERE s.id = $1 AND s.revoked_at IS NULL AND u.expired_at IS NULL",
-        )
-        .bind(sid)
-        .fetch_optional(&self.db.pool)
-        .await?;
+        let sql = "SELECT s.user_id, s.expires_at FROM sessions s JOIN users u ON u.id = s.user_id
+                   WHERE s.id = $1 AND s.revoked_at IS NULL AND u.expired_at IS NULL";
+        let row = self.db.read_optional(sql, &[SqlValue::Text(sid.to_owned())]).await?;
         let Some(row) = row else { return Ok(None) };
         let expires_at = row.try_get("expires_at")?;
         Ok(Some(self.grant(&row, Some(expires_at), None).await?))
     }
 
     async fn load_api_token(&self, hash: &str) -> ApiResult<Option<Arc<Grant>>> {
-        let row = sqlx::query(
-            "SELECT t.id, t.user_id, t.scopes, t.expires_at, t.last_used_at FROM api_tokens t
-             JOIN users u ON u.id = t.user_id
-             WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.expired_at IS NULL",
-        )
-        .bind(hash)
-        .fetch_optional(&self.db.pool)
-        .await?;
+        let sql = "SELECT t.id, t.user_id, t.scopes, t.expires_at, t.last_used_at FROM api_tokens t
+                   JOIN users u ON u.id = t.user_id
+                   WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.expired_at IS NULL";
+        let row = self.db.read_optional(sql, &[SqlValue::Text(hash.to_owned())]).await?;
         let Some(row) = row else { return Ok(None) };
         let token = (row.try_get("id")?, row.try_get("scopes")?, row.try_get("last_used_at")?);
         Ok(Some(self.grant(&row, row.try_get("expires_at")?, Some(token)).await?))
     }
 
     async fn load_external(&self, issuer: &str, subject: &str) -> ApiResult<Option<Arc<Grant>>> {
-        let row = sqlx::query(
-            "SELECT e.user_id FROM external_identities e JOIN users u ON u.id = e.user_id
-             WHERE e.issuer = $1 AND e.subject = $2 AND u.expired_at IS NULL",
-        )
-        .bind(issuer)
-        .bind(subject)
-        .fetch_optional(&self.db.pool)
-        .await?;
+        let sql = "SELECT e.user_id FROM external_identities e JOIN users u ON u.id = e.user_id
+                   WHERE e.issuer = $1 AND e.subject = $2 AND u.expired_at IS NULL";
+        let params = [SqlValue::Text(issuer.to_owned()), SqlValue::Text(subject.to_owned())];
+        let row = self.db.read_optional(sql, &params).await?;
         let Some(row) = row else { return Ok(None) };
         Ok(Some(self.grant(&row, None, None).await?))
     }

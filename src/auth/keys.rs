@@ -15,9 +15,9 @@ use ed25519_dalek::SigningKey;
 use ed25519_dalek::pkcs8::EncodePrivateKey;
 use jsonwebtoken::{DecodingKey, EncodingKey};
 use serde_json::{Value, json};
-use sqlx::Row;
 
 use crate::clock::{SharedClock, Timestamp};
+use crate::domain::filter::SqlValue;
 use crate::store::Db;
 
 const DAY: i64 = 24 * 3600;
@@ -134,13 +134,13 @@ struct KeyRow {
 }
 
 async fn fetch_keys(db: &Db, now: Timestamp) -> anyhow::Result<Vec<KeyRow>> {
-    let rows = sqlx::query(
-        "SELECT kid, private_der, public_key, created_at FROM signing_keys
-         WHERE algorithm = 'EdDSA' AND created_at > $1",
-    )
-    .bind(now - ROTATE_AFTER - 2 * DAY)
-    .fetch_all(&db.pool)
-    .await?;
+    let rows = db
+        .read(
+            "SELECT kid, private_der, public_key, created_at FROM signing_keys
+             WHERE algorithm = 'EdDSA' AND created_at > $1",
+            &[SqlValue::Int(now - ROTATE_AFTER - 2 * DAY)],
+        )
+        .await?;
     rows.iter()
         .map(|r| {
             Ok(KeyRow {

@@ -6,7 +6,6 @@
 //! Presenting any older token outside the grace window is reuse: the session dies.
 
 use crate::store::Record;
-use sqlx::Row;
 
 use super::opaque::REFRESH_TOKEN;
 use super::successor;
@@ -190,10 +189,8 @@ pub async fn refresh(db: &Db, token: &str, grace: i64, now: Timestamp) -> ApiRes
     if !REFRESH_TOKEN.looks_valid(token) {
         return Ok(Refresh::Invalid);
     }
-    let found = sqlx::query("SELECT session_id, generation FROM refresh_tokens WHERE token_hash = $1")
-        .bind(REFRESH_TOKEN.lookup_hash(token))
-        .fetch_optional(&db.pool)
-        .await?;
+    let sql = "SELECT session_id, generation FROM refresh_tokens WHERE token_hash = $1";
+    let found = db.read_optional(sql, &[SqlValue::Text(REFRESH_TOKEN.lookup_hash(token))]).await?;
     let Some(found) = found else {
         return Ok(Refresh::Invalid);
     };

@@ -1,7 +1,6 @@
 //! Run queries, one text for both backends.
 
 use crate::store::Record;
-use sqlx::Row;
 
 use super::model::{Run, WeatherStatus, date_text, iso_week};
 use super::weather::Conditions;
@@ -382,17 +381,16 @@ pub async fn claim_weather_jobs(
     lease_until: Timestamp,
     limit: i64,
 ) -> ApiResult<Vec<WeatherClaim>> {
-    let due: Vec<(String, i64, i64)> = sqlx::query(
-        "SELECT run_id, attempts, next_attempt_at FROM weather_jobs WHERE next_attempt_at <= $1
-         ORDER BY next_attempt_at LIMIT $2",
-    )
-    .bind(now)
-    .bind(limit)
-    .fetch_all(&db.pool)
-    .await?
-    .iter()
-    .map(|r| Ok((r.try_get("run_id")?, r.try_get("attempts")?, r.try_get("next_attempt_at")?)))
-    .collect::<Result<_, sqlx::Error>>()?;
+    let due: Vec<(String, i64, i64)> = db
+        .read(
+            "SELECT run_id, attempts, next_attempt_at FROM weather_jobs WHERE next_attempt_at <= $1
+             ORDER BY next_attempt_at LIMIT $2",
+            &[SqlValue::Int(now), SqlValue::Int(limit)],
+        )
+        .await?
+        .into_iter()
+        .map(|mut r| Ok((r.take("run_id")?, r.try_get("attempts")?, r.try_get("next_attempt_at")?)))
+        .collect::<Result<_, sqlx::Error>>()?;
     let mut claimed = Vec::new();
     for (run_id, attempts, at) in due {
         let won = sqlx::query(

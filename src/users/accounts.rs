@@ -4,6 +4,7 @@
 use crate::auth::password::PasswordHasherPool;
 use crate::clock::Timestamp;
 use crate::domain::account::{Email, Username, parse_name};
+use crate::domain::filter::SqlValue;
 use crate::domain::password_policy;
 use crate::http::error::{ApiError, ApiResult, FieldError};
 use crate::store::Db;
@@ -70,12 +71,9 @@ pub async fn create(
         created_by: creation.created_by,
     };
     if let Some(link) = &creation.link {
-        let linked: Option<String> =
-            sqlx::query_scalar("SELECT user_id FROM external_identities WHERE issuer = $1 AND subject = $2")
-                .bind(link.issuer)
-                .bind(link.subject)
-                .fetch_optional(&db.pool)
-                .await?;
+        let sql = "SELECT user_id FROM external_identities WHERE issuer = $1 AND subject = $2";
+        let params = [SqlValue::Text(link.issuer.to_owned()), SqlValue::Text(link.subject.to_owned())];
+        let linked = db.read_optional(sql, &params).await?;
         if linked.is_some() {
             return Err(already_linked());
         }

@@ -1,7 +1,7 @@
 //! User queries, one text for both backends.
 
 use crate::store::Record;
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, Transaction};
 
 use super::model::User;
 use crate::clock::Timestamp;
@@ -116,10 +116,13 @@ async fn set_roles_in(tx: &mut Transaction<'_, Any>, user_id: &str, roles: &[&st
 }
 
 pub async fn roles_of(db: &Db, user_id: &str) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar("SELECT role FROM user_roles WHERE user_id = $1 ORDER BY role")
-        .bind(user_id)
-        .fetch_all(&db.pool)
-        .await
+    let rows = db
+        .read(
+            "SELECT role FROM user_roles WHERE user_id = $1 ORDER BY role",
+            &[SqlValue::Text(user_id.to_owned())],
+        )
+        .await?;
+    rows.iter().map(|row| row.try_get_at(0)).collect()
 }
 
 async fn with_roles(db: &Db, row: Option<Record>) -> ApiResult<Option<User>> {
@@ -160,12 +163,13 @@ pub async fn find_by_login(db: &Db, login: &str) -> ApiResult<Option<User>> {
 }
 
 pub async fn any_admin(db: &Db) -> Result<bool, sqlx::Error> {
-    let count: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM user_roles r JOIN users u ON u.id = r.user_id
-         WHERE r.role = 'admin' AND u.expired_at IS NULL",
-    )
-    .fetch_one(&db.pool)
-    .await?;
+    let count = db
+        .count(
+            "SELECT COUNT(*) FROM user_roles r JOIN users u ON u.id = r.user_id
+             WHERE r.role = 'admin' AND u.expired_at IS NULL",
+            &[],
+        )
+        .await?;
     Ok(count > 0)
 }
 
@@ -298,14 +302,14 @@ pub async fn update_attributes(
 }
 
 /// Active administrators other than `user_id`.
-pub async fn other_admins(db: &Db, user_id: &str) -> ApiResult<i64> {
-    Ok(sqlx::query_scalar(
-        "SELECT COUNT(*) FROM user_roles r JOIN users u ON u.id = r.user_id
-         WHERE r.role = 'admin' AND u.expired_at IS NULL AND u.id <> $1",
-    )
-    .bind(user_id)
-    .fetch_one(&db.pool)
-    .await?)
+pub async fn other_admins(db: &Db, user_id: &str) -> ApiResult<u64> {
+    Ok(db
+        .count(
+            "SELECT COUNT(*) FROM user_roles r JOIN users u ON u.id = r.user_id
+             WHERE r.role = 'admin' AND u.expired_at IS NULL AND u.id <> $1",
+            &[SqlValue::Text(user_id.to_owned())],
+        )
+        .await?)
 }
 
 /// What user lists can be filtered and sorted on.
@@ -371,12 +375,9 @@ async fn roles_of_many(db: &Db, ids: &[String]) -> ApiResult<std::collections::H
         "SELECT user_id, role FROM user_roles WHERE user_id IN ({}) ORDER BY role",
         placeholders.join(", ")
     );
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for id in ids {
-        query = query.bind(id);
-    }
-    for row in query.fetch_all(&db.pool).await? {
-        roles.entry(row.try_get("user_id")?).or_default().push(row.try_get("role")?);
+    let params: Vec<SqlValue> = ids.iter().map(|id| SqlValue::Text(id.clone())).collect();
+    for mut row in db.read(&sql, &params).await? {
+        roles.entry(row.take("user_id")?).or_default().push(row.take("role")?);
     }
     Ok(roles)
 }

@@ -18,6 +18,7 @@ on_both_backends!(
     patch_recomputes_speed_week_and_weather,
     keyset_paging_walks_every_run_once,
     totals_follow_every_change_to_the_runs,
+    simultaneous_writes_and_reads_all_land,
 );
 
 const DATASET: &str = include_str!("../fixtures/jogging_dataset.csv");
@@ -481,4 +482,25 @@ async fn totals_follow_every_change_to_the_runs(backend: Backend) {
     hallpass::runs::weather_jobs::process_due(&other_node.state).await.unwrap();
     assert_eq!(totals_on(&nodes, &me.access, pending).await, (0, 0), "weather filled in by the queue");
     assert_eq!(totals_on(&nodes, &me.access, "filter=weather.status%20eq%20'ok'&count=1").await, (6, 3));
+}
+
+/// Many writers at once (SQLite takes them one at a time) beside readers: every write
+/// lands, none is refused as busy, and the totals count them all.
+async fn simultaneous_writes_and_reads_all_land(backend: Backend) {
+    let (app, _weather, me) = setup(backend).await;
+    const WRITERS: usize = 24;
+    let creates = (0..WRITERS).map(|i| {
+        let body = json!({"date": format!("2016-04-{:02}", i + 1), "distance": 1000 + i, "time": 600,
+                          "location": "32.0 34.0"});
+        let app = &app;
+        let token = &me.access;
+        async move { app.post_json("/api/v1/runs", &body, Some(token)).await.status() }
+    });
+    let reads =
+        (0..WRITERS).map(|_| async { list(&app, &me.access, "count=1").await["total"].as_u64().unwrap() });
+    let (statuses, totals) =
+        tokio::join!(futures_util::future::join_all(creates), futures_util::future::join_all(reads));
+    assert!(statuses.iter().all(|s| *s == StatusCode::CREATED), "{statuses:?}");
+    assert!(totals.iter().all(|t| *t <= WRITERS as u64), "{totals:?}");
+    assert_eq!(totals_on(&[&app, &app], &me.access, "count=1").await, (WRITERS as u64, 4));
 }
