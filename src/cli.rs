@@ -152,7 +152,7 @@ async fn import_runs(config: Config, username: &str, file: &std::path::Path) -> 
         .map_err(explain)?
         .filter(|u| u.expired_at.is_none())
         .ok_or_else(|| anyhow::anyhow!("no active user `{username}`"))?;
-    let imported = crate::runs::import::import(&state, &user.id, &text).await.map_err(explain)?;
+    let imported = crate::runs::import::import(&state, &user.id, text).await.map_err(explain)?;
     println!("imported {imported} runs for {}; their weather is fetched by the server", user.username);
     Ok(())
 }

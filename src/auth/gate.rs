@@ -10,13 +10,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::domain::filter::SqlValue;
 use moka::sync::Cache;
 
 use super::opaque::API_TOKEN;
 use super::permissions::{PermissionSet, RoleBook};
 use crate::clock::{SharedClock, Timestamp};
 use crate::cluster::{Cluster, Invalidation};
+use crate::domain::filter::SqlValue;
 use crate::http::error::ApiResult;
 use crate::store::{Db, Record};
 

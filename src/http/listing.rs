@@ -133,10 +133,14 @@ impl Listing {
     ) -> ApiResult<(Vec<Record>, Option<u64>)> {
         let (rows, version) = match version.filter(|_| self.total) {
             Some(version) => {
-                let mut results = db.read_together(&[page, (version.sql, &version.params)]).await?;
-                let version_rows = results.pop().unwrap_or_default();
+                let results = db.read_together(&[page, (version.sql, &version.params)]).await?;
+                let Ok::<[_; 2], _>([rows, version_rows]) = results.try_into() else {
+                    return Err(sqlx::Error::Protocol("expected two results".into()).into());
+                };
+                // Read even when the page turns out to tell the total: one statement
+                // more in the same transaction costs less than a second transaction.
                 let version = version_rows.first().map(|row| row.try_get_at::<i64>(0)).transpose()?;
-                (results.pop().unwrap_or_default(), Some(version.unwrap_or(0)))
+                (rows, Some(version.unwrap_or(0)))
             }
             None => (db.read(page.0, page.1).await?, None),
         };

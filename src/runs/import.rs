@@ -15,8 +15,7 @@ pub const MAX_ROWS: usize = 100_000;
 pub fn parse(text: &str, user_id: &str, now: i64) -> ApiResult<Vec<Run>> {
     let mut runs = Vec::new();
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    for (index, line) in text.split(['\n', '\r']).enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let number = line_number(text, index);
+    for (number, line) in numbered_lines(text).filter(|(_, l)| !l.trim().is_empty()) {
         let line = line.trim();
         if runs.is_empty() && line.trim_start_matches('"').to_ascii_lowercase().starts_with("date") {
             continue;
@@ -64,43 +63,32 @@ pub fn parse(text: &str, user_id: &str, now: i64) -> ApiResult<Vec<Run>> {
     Ok(runs)
 }
 
-/// The 1-based line of the `index`-th piece of `text` split at every `\n` and `\r`:
-/// `\r\n` counts as one line ending, a lone `\r` (old Mac files) as one too.
-fn line_number(text: &str, index: usize) -> usize {
-    let mut line = 1;
-    let mut piece = 0;
-    let mut chars = text.chars().peekable();
-    while piece < index {
-        match chars.next() {
-            Some('\r') => {
-                if chars.peek() == Some(&'\n') {
-                    chars.next();
-                    piece += 1;
-                }
-                piece += 1;
-                line += 1;
-            }
-            Some('\n') => {
-                piece += 1;
-                line += 1;
-            }
-            Some(_) => {}
-            None => break,
-        }
-    }
-    line
+/// The lines of `text` with their 1-based numbers: `\n`, `\r\n` and a lone `\r`
+/// (old Mac files) each end one.
+fn numbered_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    text.split('\n')
+        .flat_map(|piece| piece.strip_suffix('\r').unwrap_or(piece).split('\r'))
+        .enumerate()
+        .map(|(index, line)| (index + 1, line))
 }
 
 /// Imports `text` for `user_id`; returns the number of runs stored. Weather is fetched
 /// in the background, or (with `HALLPASS_WEATHER_REQUIRED`) for every row first.
-pub async fn import(state: &AppState, user_id: &str, text: &str) -> ApiResult<usize> {
+pub async fn import(state: &AppState, user_id: &str, text: String) -> ApiResult<usize> {
     let now = state.clock.now();
-    let mut runs = parse(text, user_id, now)?;
+    // Up to 100,000 rows of parsing: on a blocking thread, not an async worker.
+    let owner = user_id.to_owned();
+    let mut runs = tokio::task::spawn_blocking(move || parse(&text, &owner, now))
+        .await
+        .map_err(|err| ApiError::Internal(anyhow::Error::new(err).context("parsing an import")))??;
     if state.config.weather_required {
         for run in &mut runs {
             weather_jobs::fetch_now(state, run).await?;
         }
     }
+    // In key order, the clustered table and its indexes grow at their ends rather
+    // than splitting pages all over.
+    runs.sort_by_key(|run| run.date);
     store::insert_all(&state.db, &runs, now).await?;
     Ok(runs.len())
 }
@@ -108,6 +96,12 @@ pub async fn import(state: &AppState, user_id: &str, text: &str) -> ApiResult<us
 #[cfg(test)]
 mod tests {
     use super::parse;
+
+    #[test]
+    fn line_numbers_follow_every_kind_of_line_ending() {
+        let numbered: Vec<(usize, &str)> = super::numbered_lines("a\r\nb\rc\n\nd\r\r\ne").collect();
+        assert_eq!(numbered, [(1, "a"), (2, "b"), (3, "c"), (4, ""), (5, "d"), (6, ""), (7, "e")]);
+    }
 
     #[test]
     fn rows_and_errors() {

@@ -272,8 +272,8 @@ async fn import_runs(
     if !matches!(mime.as_str(), "text/csv" | "text/plain" | "application/csv") {
         return Err(ApiError::UnsupportedMediaType("send the runs as text/csv".into()));
     }
-    let text =
-        std::str::from_utf8(&body).map_err(|_| ApiError::invalid("body", "the CSV must be UTF-8 text"))?;
+    let text = String::from_utf8(Vec::from(body))
+        .map_err(|_| ApiError::invalid("body", "the CSV must be UTF-8 text"))?;
     let imported = import::import(&state, &principal.user_id, text).await?;
     Ok((StatusCode::CREATED, Json(ImportResult { imported })))
 }

@@ -119,8 +119,10 @@ const INSERT_COLUMNS: &str =
         weather_wind_max, weather_code, weather_summary, created_at, updated_at) VALUES ";
 /// Parameters per run row in `INSERT_COLUMNS`.
 const RUN_PARAMS: usize = 21;
-/// Rows per statement: few round trips, well under every backend's parameter limit.
-const ROWS_PER_INSERT: usize = 40;
+/// Rows per statement: few round trips, and few parameters — sqlx's SQLite driver
+/// looks up each parameter's name, at a cost that grows with the statement's number
+/// of parameters (100,000 rows imported in 4.7–5.4 s with 10 rows, 5.9–6.2 s with 40).
+const ROWS_PER_INSERT: usize = 10;
 
 /// `($k+1, …, $k+n), …` for `rows` rows of `n` parameters each.
 fn values_list(rows: usize, n: usize) -> String {
@@ -160,9 +162,6 @@ pub async fn insert_all(db: &Db, runs: &[Run], now: Timestamp) -> ApiResult<()> 
             insert = bind_run(insert, run);
         }
         insert.execute(&mut *tx).await?;
-        for owner in chunk.iter().map(|run| run.user_id.as_str()).collect::<std::collections::BTreeSet<_>>() {
-            bump_version(&mut tx, owner).await?;
-        }
         let pending: Vec<&Run> =
             chunk.iter().filter(|r| r.weather_status == WeatherStatus::Pending).collect();
         if !pending.is_empty() {
@@ -176,6 +175,9 @@ pub async fn insert_all(db: &Db, runs: &[Run], now: Timestamp) -> ApiResult<()> 
             }
             queue.execute(&mut *tx).await?;
         }
+    }
+    for owner in runs.iter().map(|run| run.user_id.as_str()).collect::<std::collections::BTreeSet<_>>() {
+        bump_version(&mut tx, owner).await?;
     }
     tx.commit().await?;
     Ok(())

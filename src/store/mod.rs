@@ -17,10 +17,12 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Executor};
 
 pub use record::{Cell, FromCell, Record};
-pub use sqlite_read::Read;
 use sqlite_read::SqliteReaders;
 
 use crate::domain::filter::SqlValue;
+
+/// One read: SQL and the values of its `$1…`.
+pub type Read<'a> = (&'a str, &'a [SqlValue]);
 
 /// Which SQL engine sits behind the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,11 +77,12 @@ impl Db {
                 // One connection: SQLite runs one write transaction at a time, and a
                 // second connection that tries anyway is told BUSY and sleeps in
                 // SQLite's busy handler (1, 2, 5, 10… ms). Waiting in the pool's
-                // queue instead hands the connection over the moment it is free:
-                // creates went from 0.9–1.25k to 1.5k/s, p99 from 190–280 to 80–90 ms.
+                // queue instead hands the connection over the moment it is free (see
+                // bench/README.md). A writer may wait out the longest write the server
+                // makes itself: a 100,000-row import takes several seconds.
                 let options = AnyConnectOptions::from_str(&format!("sqlite://{path}?mode=rwc"))?
                     .disable_statement_logging();
-                pool_options(1)
+                pool_options(1, Duration::from_secs(30))
                     .after_connect(|conn, _| {
                         Box::pin(async move {
                             // WAL: readers beside the writer; a 32 MiB page cache and a
@@ -98,7 +101,9 @@ impl Db {
             }
             Backend::Postgres => {
                 let options = AnyConnectOptions::from_str(url)?.disable_statement_logging();
-                pool_options(16).connect_with(options).await?
+                // A short acquire timeout turns an overloaded or unreachable server
+                // into a quick 503 instead of a hung request.
+                pool_options(16, Duration::from_secs(3)).connect_with(options).await?
             }
         };
         let counts = Cache::builder().max_capacity(CACHED_COUNTS).time_to_idle(CACHED_COUNT_IDLE).build();
@@ -174,16 +179,18 @@ impl Db {
         Ok(())
     }
 
-    /// Readiness probe: one round trip.
+    /// Readiness probe: one round trip (on SQLite, through a reader, so that a long
+    /// write does not make the node look down), and the writers' pool still open.
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
-        self.pool.execute("SELECT 1").await.map(|_| ())
+        if self.pool.is_closed() {
+            return Err(sqlx::Error::PoolClosed);
+        }
+        self.read("SELECT 1", &[]).await.map(|_| ())
     }
 }
 
-fn pool_options(max: u32) -> AnyPoolOptions {
-    // A short acquire timeout turns an overloaded or unreachable database into a
-    // quick 503 instead of a hung request.
-    AnyPoolOptions::new().max_connections(max).min_connections(1).acquire_timeout(Duration::from_secs(3))
+fn pool_options(max: u32, acquire_timeout: Duration) -> AnyPoolOptions {
+    AnyPoolOptions::new().max_connections(max).min_connections(1).acquire_timeout(acquire_timeout)
 }
 
 /// True when `err` is a unique-constraint violation (the caller maps it to 409).
@@ -213,5 +220,30 @@ impl<'q> sqlx::Encode<'q, sqlx::Any> for Double {
             Some(value) => <f64 as sqlx::Encode<'q, sqlx::Any>>::encode_by_ref(&value, buf),
             None => <Option<f32> as sqlx::Encode<'q, sqlx::Any>>::encode_by_ref(&None, buf),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_versioned_count_is_reused_until_the_version_moves() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(&format!("sqlite:{}", dir.path().join("count.db").display())).await.unwrap();
+        db.pool.execute("CREATE TABLE t (n INTEGER); INSERT INTO t VALUES (1), (2)").await.unwrap();
+        let sql = "SELECT COUNT(*) FROM t WHERE n > $1";
+        let params = [SqlValue::Int(0)];
+        assert_eq!(db.count_versioned(sql, &params, 1).await.unwrap(), 2);
+        db.pool.execute("INSERT INTO t VALUES (3)").await.unwrap();
+        // Nothing bumped the version: the earlier count stands (this is what a write
+        // that forgot its bump would look like).
+        assert_eq!(db.count_versioned(sql, &params, 1).await.unwrap(), 2);
+        assert_eq!(db.count_versioned(sql, &params, 2).await.unwrap(), 3, "a new version counts again");
+        assert_eq!(
+            db.count_versioned(sql, &[SqlValue::Int(2)], 2).await.unwrap(),
+            1,
+            "other params, other count"
+        );
     }
 }

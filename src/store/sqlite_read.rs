@@ -21,6 +21,7 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::Semaphore;
 
+use super::Read;
 use super::record::{Cell, Record};
 use crate::domain::filter::SqlValue;
 
@@ -84,11 +85,14 @@ impl SqliteReaders {
         let reader = self.checkout()?;
         reader.ticks_left.store(ticks, Ordering::Relaxed);
         let rows = match reads {
+            [] => Ok(Vec::new()),
             [(sql, params)] => query(&reader.conn, sql, params).map(|rows| vec![rows]),
             _ => in_one_transaction(&reader, reads),
         };
         let mut idle = self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if idle.len() < MAX_IDLE {
+        // A connection still inside a transaction (its ROLLBACK failed) would keep an
+        // old snapshot for good: it is dropped instead.
+        if idle.len() < MAX_IDLE && reader.conn.is_autocommit() {
             idle.push(reader);
         }
         rows
@@ -128,9 +132,6 @@ impl SqliteReaders {
         Ok(Reader { conn, ticks_left })
     }
 }
-
-/// One read: SQL and the values of its `$1…`.
-pub type Read<'a> = (&'a str, &'a [SqlValue]);
 
 /// Several reads on one snapshot. A single statement is its own transaction; a group
 /// takes SQLite's locks once rather than once per statement, and always ends its
