@@ -302,6 +302,29 @@ mod tests {
     }
 
     #[test]
+    fn a_group_reads_one_snapshot_even_when_a_write_lands_between_its_reads() {
+        let (dir, readers) = readers();
+        let reader = readers.checkout().unwrap();
+        let writer = Connection::open(dir.path().join("read.db")).unwrap();
+        // The write lands while the group's first (long) read of `t` runs.
+        let steps = std::sync::atomic::AtomicU32::new(0);
+        let handler = move || {
+            if steps.fetch_add(1, Ordering::Relaxed) == 500 {
+                writer.execute_batch("INSERT INTO t (n) VALUES (3)").unwrap();
+            }
+            false
+        };
+        reader.conn.progress_handler(1, Some(handler)).unwrap();
+        let long = "WITH RECURSIVE c(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM c WHERE k < 10000)
+                    SELECT COUNT(*) FROM t, c";
+        let count = "SELECT COUNT(*) FROM t";
+        let results = in_one_transaction(&reader, &[(long, &[]), (count, &[])]).unwrap();
+        assert_eq!(results[1][0].try_get_at::<i64>(0).unwrap(), 2, "the snapshot from before the write");
+        let after = query(&reader.conn, count, &[]).unwrap();
+        assert_eq!(after[0].try_get_at::<i64>(0).unwrap(), 3, "the next read sees the write");
+    }
+
+    #[test]
     fn cached_statements_are_not_recompiled_for_new_values_once_analyzed() {
         let (_dir, readers) = readers();
         let reader = readers.checkout().unwrap();
