@@ -83,6 +83,9 @@ impl Db {
                 let options = AnyConnectOptions::from_str(&format!("sqlite://{path}?mode=rwc"))?
                     .disable_statement_logging();
                 pool_options(1, Duration::from_secs(30))
+                    // An embedded connection cannot drop; sqlx's ping before every
+                    // acquire would cost a round trip to its worker thread per write.
+                    .test_before_acquire(false)
                     .after_connect(|conn, _| {
                         Box::pin(async move {
                             // WAL: readers beside the writer; a 32 MiB page cache and a
