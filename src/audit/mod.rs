@@ -2,7 +2,6 @@
 
 pub mod routes;
 
-use crate::store::Record;
 use serde_json::Value;
 
 use crate::clock::Timestamp;
@@ -10,7 +9,7 @@ use crate::domain::filter::{Field, FieldType, Schema, SortKey, SqlValue};
 use crate::http::error::ApiResult;
 use crate::http::listing::{ListSql, Listing};
 use crate::http::paging::Page;
-use crate::store::Db;
+use crate::store::{Db, Record};
 
 /// What happened. The names are the stable `action` strings of the API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,8 +5,6 @@
 //! that lost the race, or retry within the grace window, open that same successor.
 //! Presenting any older token outside the grace window is reuse: the session dies.
 
-use crate::store::Record;
-
 use super::opaque::REFRESH_TOKEN;
 use super::successor;
 use crate::clock::Timestamp;
@@ -14,7 +12,7 @@ use crate::domain::filter::{Field, FieldType, Schema, SortKey, SqlValue};
 use crate::http::error::ApiResult;
 use crate::http::listing::{ListSql, Listing};
 use crate::http::paging::Page;
-use crate::store::Db;
+use crate::store::{Db, Record};
 
 pub const IDLE_LIFETIME: i64 = 7 * 24 * 3600;
 pub const ABSOLUTE_LIFETIME: i64 = 30 * 24 * 3600;

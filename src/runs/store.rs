@@ -1,6 +1,6 @@
 //! Run queries, one text for both backends.
 
-use crate::store::Record;
+use std::sync::Arc;
 
 use super::model::{Run, WeatherStatus, date_text, iso_week};
 use super::weather::Conditions;
@@ -8,7 +8,7 @@ use crate::clock::Timestamp;
 use crate::domain::filter::{Field, FieldType, Schema, SortKey, SqlValue};
 use crate::http::error::ApiResult;
 use crate::http::listing::{ListSql, Listing, VersionQuery};
-use crate::store::{Db, Double};
+use crate::store::{Db, Double, Record};
 
 macro_rules! columns {
     () => {
@@ -155,8 +155,13 @@ async fn queue_weather(
 /// multi-row statements so that a large import is quick.
 pub async fn insert_all(db: &Db, runs: &[Run], now: Timestamp) -> ApiResult<()> {
     let mut tx = db.pool.begin().await?;
+    // Every chunk but the last is full: its statement text is built once and shared.
+    let full: Arc<str> = format!("{INSERT_COLUMNS}{}", values_list(ROWS_PER_INSERT, RUN_PARAMS)).into();
     for chunk in runs.chunks(ROWS_PER_INSERT) {
-        let sql = format!("{INSERT_COLUMNS}{}", values_list(chunk.len(), RUN_PARAMS));
+        let sql = match chunk.len() {
+            ROWS_PER_INSERT => full.clone(),
+            rows => format!("{INSERT_COLUMNS}{}", values_list(rows, RUN_PARAMS)).into(),
+        };
         let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
         for run in chunk {
             insert = bind_run(insert, run);

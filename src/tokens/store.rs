@@ -1,13 +1,11 @@
 //! API token queries.
 
-use crate::store::Record;
-
 use crate::clock::Timestamp;
 use crate::domain::filter::{Field, FieldType, Schema, SortKey, SqlValue};
 use crate::http::error::ApiResult;
 use crate::http::listing::{ListSql, Listing};
 use crate::http::paging::Page;
-use crate::store::Db;
+use crate::store::{Db, Record};
 
 #[derive(Debug, Clone)]
 pub struct ApiToken {

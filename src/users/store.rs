@@ -1,6 +1,5 @@
 //! User queries, one text for both backends.
 
-use crate::store::Record;
 use sqlx::{Any, Transaction};
 
 use super::model::User;
@@ -9,7 +8,7 @@ use crate::domain::account::{Email, Username};
 use crate::domain::filter::{Field, FieldType, Schema, SortKey, SqlValue};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::listing::{ListSql, Listing};
-use crate::store::{Db, is_unique_violation};
+use crate::store::{Db, Record, is_unique_violation};
 
 macro_rules! columns {
     () => {
