@@ -91,6 +91,17 @@ pub fn parse() -> anyhow::Result<Cli> {
     Ok(cli)
 }
 
+/// Parses `args` alone: no environment variable and no settings file is read (for
+/// tests and embedders, whose results must not depend on the shell they run in).
+pub fn parse_args_only<I, T>(args: I) -> anyhow::Result<Cli>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let command = Cli::command().mut_args(|arg| arg.env(None::<&str>));
+    Ok(Cli::from_arg_matches(&command.try_get_matches_from(args)?)?)
+}
+
 fn init_tracing(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));

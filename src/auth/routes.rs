@@ -1,6 +1,6 @@
 //! `/api/v1/auth/*`: register, login, refresh, logout, verify, sessions.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
@@ -16,9 +16,10 @@ use crate::app::AppState;
 use crate::audit::{Action, Event};
 use crate::clock::rfc3339;
 use crate::cluster::Invalidation;
+use crate::domain::ids::SessionId;
 use crate::http::client_ip::ClientIp;
 use crate::http::error::{ApiError, ApiResult, Problem};
-use crate::http::extract::{Json, JsonOrForm, OptionalJson, Query};
+use crate::http::extract::{Json, JsonOrForm, OptionalJson, Path, Query};
 use crate::http::listing::ListQuery;
 use crate::http::paging::Page;
 use crate::users::accounts::{self, AccountInput, Creation, Link};
@@ -308,16 +309,16 @@ async fn delete_session(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     principal: Principal,
-    Path(id): Path<String>,
+    Path(id): Path<SessionId>,
 ) -> ApiResult<StatusCode> {
     principal.session_id()?;
     let now = state.clock.now();
-    let session = sessions::find(&state.db, &id).await?;
+    let session = sessions::find(&state.db, id.as_str()).await?;
     let mine = session.filter(|s| s.user_id == principal.user_id && s.is_open(now));
-    if mine.is_none() || !sessions::revoke(&state.db, &id, now).await? {
+    if mine.is_none() || !sessions::revoke(&state.db, id.as_str(), now).await? {
         return Err(ApiError::NotFound);
     }
-    state.gate.invalidate(vec![Invalidation::Session(id.clone())]).await;
+    state.gate.invalidate(vec![Invalidation::Session(id.to_string())]).await;
     Event::new(Action::SessionRevoked)
         .actor(&principal.user_id)
         .target(&principal.user_id)

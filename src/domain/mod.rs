@@ -2,4 +2,8 @@
 
 pub mod account;
 pub mod filter;
+pub mod ids;
+pub mod invalid;
 pub mod password_policy;
+
+pub use invalid::Invalid;

@@ -2,13 +2,13 @@
 //! configurable), no composition rules, no truncation, not a common or easily guessed
 //! password (zxcvbn's offline dictionaries), and not containing the username.
 
-use crate::http::error::FieldError;
+use crate::domain::Invalid;
 
 pub const MAX_LENGTH: usize = 128;
 
 /// Checks `password` for an account named `username`; the error says why.
-pub fn check(password: &str, username: &str, min_length: usize) -> Result<(), FieldError> {
-    let reject = |message: String| Err(FieldError::new("password", message));
+pub fn check(password: &str, username: &str, min_length: usize) -> Result<(), Invalid> {
+    let reject = |message: String| Err(Invalid::new("password", message));
     let len = password.chars().count();
     if len < min_length {
         return reject(format!("must be at least {min_length} characters long"));

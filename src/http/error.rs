@@ -8,6 +8,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::domain::Invalid;
+
 /// One invalid field of a request body or query.
 #[derive(Debug, Clone, Serialize, ToSchema, PartialEq, Eq)]
 pub struct FieldError {
@@ -241,8 +243,21 @@ impl From<redis::RedisError> for ApiError {
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
-impl From<FieldError> for ApiError {
-    fn from(error: FieldError) -> Self {
-        Self::Validation(vec![error])
+impl From<Invalid> for FieldError {
+    fn from(invalid: Invalid) -> Self {
+        Self { field: invalid.field, message: invalid.message }
+    }
+}
+
+impl From<Invalid> for ApiError {
+    fn from(invalid: Invalid) -> Self {
+        Self::Validation(vec![invalid.into()])
+    }
+}
+
+/// Every refused field of a request at once.
+impl From<Vec<Invalid>> for ApiError {
+    fn from(invalid: Vec<Invalid>) -> Self {
+        Self::Validation(invalid.into_iter().map(FieldError::from).collect())
     }
 }

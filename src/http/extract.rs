@@ -2,6 +2,8 @@
 //! never as the framework's plain text.
 
 use axum::body::Bytes;
+use axum::extract::path::ErrorKind;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -40,6 +42,11 @@ pub struct OptionalJson<T>(pub T);
 /// A query string; bad values are a 400 naming the parameter.
 pub struct Query<T>(pub T);
 
+/// Path parameters (`/runs/{id}`): a segment that does not decode (`%FF`) is a 400
+/// problem, not the framework's plain text; one that cannot name anything (an id
+/// that is not an id) is a 404, as a missing object is.
+pub struct Path<T>(pub T);
+
 enum BodyKind {
     Json,
     Form,
@@ -68,41 +75,84 @@ async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Api
     })
 }
 
-/// Deserializes JSON, telling syntax errors (400) from wrong fields (422).
+/// Deserializes JSON, telling syntax errors (400) from wrong fields (422, naming every
+/// field that is wrong, not only the first).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let malformed = |err: serde_json::Error| {
         ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {err}"))
     };
-    // Syntax first (a cheap pass that builds nothing), so a broken document is
-    // always a 400 even when its beginning already fails the schema.
-    serde_json::from_slice::<serde::de::IgnoredAny>(bytes).map_err(malformed)?;
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
-        let path = err.path().to_string();
-        let inner = err.into_inner();
-        match inner.classify() {
-            serde_json::error::Category::Data => field_error(&path, &inner.to_string()),
-            _ => malformed(inner),
+    let first = match serde_path_to_error::deserialize(&mut de) {
+        Ok(value) => return de.end().map(|()| value).map_err(malformed),
+        Err(err) => err,
+    };
+    // A broken document is a 400 even when its beginning already fails the schema.
+    let document: serde_json::Value = serde_json::from_slice(bytes).map_err(malformed)?;
+    let mut errors = every_field_error::<T>(document);
+    if errors.is_empty() {
+        errors.push(field_error(&first.path().to_string(), &first.into_inner().to_string()));
+    }
+    Err(ApiError::Validation(errors))
+}
+
+/// Values tried in place of a missing required field so that the fields after it are
+/// checked too; the field itself is already reported.
+const STAND_INS: [&str; 6] = ["\"\"", "0", "false", "[]", "{}", "null"];
+/// Enough rounds for any body our limits let in; each round settles one field.
+const MAX_ROUNDS: usize = 64;
+
+/// Deserializes `document` again and again, each time setting aside the field the
+/// last error was about, until it fits: every wrong field is named once.
+fn every_field_error<T: DeserializeOwned>(mut document: serde_json::Value) -> Vec<FieldError> {
+    let mut errors: Vec<FieldError> = Vec::new();
+    for _ in 0..MAX_ROUNDS {
+        let Err(err) = serde_path_to_error::deserialize::<_, T>(&document) else { break };
+        let error = field_error(&err.path().to_string(), &err.into_inner().to_string());
+        let key = error.field.split(['.', '[']).next().unwrap_or_default().to_owned();
+        let missing = error.message.starts_with("missing field");
+        if !errors.iter().any(|seen| seen.field.split(['.', '[']).next() == Some(key.as_str())) {
+            errors.push(error);
         }
-    })?;
-    Ok(value)
+        let Some(object) = document.as_object_mut().filter(|_| !key.is_empty()) else { break };
+        if !missing {
+            object.remove(&key);
+            continue;
+        }
+        let fits = |document: &serde_json::Value| match serde_path_to_error::deserialize::<_, T>(document) {
+            Ok(_) => true,
+            Err(err) => {
+                let field = field_error(&err.path().to_string(), &err.into_inner().to_string()).field;
+                field.split(['.', '[']).next() != Some(key.as_str())
+            }
+        };
+        let stand_in = STAND_INS.iter().find_map(|raw| {
+            let value: serde_json::Value = serde_json::from_str(raw).ok()?;
+            document.as_object_mut()?.insert(key.clone(), value);
+            fits(&document).then_some(())
+        });
+        if stand_in.is_none() {
+            break;
+        }
+    }
+    errors
 }
 
 fn parse_form<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(bytes));
-    serde_path_to_error::deserialize(de)
-        .map_err(|err| field_error(&err.path().to_string(), &err.into_inner().to_string()))
+    serde_path_to_error::deserialize(de).map_err(|err| {
+        ApiError::Validation(vec![field_error(&err.path().to_string(), &err.into_inner().to_string())])
+    })
 }
 
 /// Serde's message names the problem; the path (or the field serde names) says where.
-fn field_error(path: &str, message: &str) -> ApiError {
+fn field_error(path: &str, message: &str) -> FieldError {
     let field = if path.is_empty() || path == "." {
         named_field(message).unwrap_or_default()
     } else {
         path.to_owned()
     };
     let message = message.split(" at line ").next().unwrap_or(message).to_owned();
-    ApiError::Validation(vec![FieldError::new(field, message)])
+    FieldError::new(field, message)
 }
 
 /// Pulls `x` out of serde messages like "missing field `x`" / "unknown field `x`".
@@ -165,5 +215,24 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
             let field = named_field(&message).filter(|_| path == ".").unwrap_or(path);
             ApiError::bad_request("invalid_query", format!("query parameter `{field}`: {message}"))
         })
+    }
+}
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Self(value)),
+            Err(PathRejection::FailedToDeserializePathParams(err))
+                if !matches!(err.kind(), ErrorKind::InvalidUtf8InPathParam { .. }) =>
+            {
+                Err(ApiError::NotFound)
+            }
+            Err(rejection) => {
+                tracing::debug!(error = %rejection.body_text(), "unusable path parameter");
+                Err(ApiError::bad_request("invalid_path", "a path segment is not valid UTF-8"))
+            }
+        }
     }
 }

@@ -7,7 +7,8 @@ use super::model::{
 };
 use super::{store, weather_jobs};
 use crate::app::AppState;
-use crate::http::error::{ApiError, ApiResult, FieldError};
+use crate::domain::Invalid;
+use crate::http::error::{ApiError, ApiResult};
 
 pub const MAX_ROWS: usize = 100_000;
 
@@ -23,9 +24,8 @@ pub fn parse(text: &str, user_id: &str, now: i64) -> ApiResult<Vec<Run>> {
         if runs.len() == MAX_ROWS {
             return Err(ApiError::invalid("body", format!("at most {MAX_ROWS} runs per import")));
         }
-        let bad = |e: FieldError| {
-            ApiError::invalid(format!("line {number}"), format!("{}: {}", e.field, e.message))
-        };
+        let bad =
+            |e: Invalid| ApiError::invalid(format!("line {number}"), format!("{}: {}", e.field, e.message));
         let fields: Vec<&str> = line.split(',').map(|f| f.trim().trim_matches('"').trim()).collect();
         let [date, location, distance, time] = fields[..] else {
             return Err(ApiError::invalid(
@@ -34,7 +34,7 @@ pub fn parse(text: &str, user_id: &str, now: i64) -> ApiResult<Vec<Run>> {
             ));
         };
         let number_of = |field: &str, text: &str, max: f64| {
-            let value = text.parse::<f64>().map_err(|_| FieldError::new(field, "must be a number"))?;
+            let value = text.parse::<f64>().map_err(|_| Invalid::new(field, "must be a number"))?;
             positive(field, value, max)
         };
         let date = parse_date("date", date).map_err(bad)?;
@@ -111,8 +111,8 @@ mod tests {
         assert_eq!((runs[0].lat, runs[0].distance, runs[0].time), (32.0853, 2000.0, 405.0));
         let err = parse("2015-01-01,32 34,2000,405\n2015-02-30,32 34,2000,405", "u", 0).unwrap_err();
         assert!(
-            err.to_string().contains("invalid")
-                || matches!(err, crate::http::error::ApiError::Validation(ref e) if e[0].field == "line 2")
+            matches!(err, crate::http::error::ApiError::Validation(ref e) if e[0].field == "line 2" && e[0].message.contains("date")),
+            "{err:?}"
         );
         let err = parse("2015-01-01,32 34,-5,405", "u", 0).unwrap_err();
         assert!(

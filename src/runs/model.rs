@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 
 use super::weather::Conditions;
 use crate::clock::{Timestamp, rfc3339};
-use crate::http::error::FieldError;
+use crate::domain::Invalid;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -63,11 +63,11 @@ pub fn date_text(date: Date) -> String {
     date.format(format_description!("[year]-[month]-[day]")).unwrap_or_default()
 }
 
-pub fn parse_date(field: &str, text: &str) -> Result<Date, FieldError> {
+pub fn parse_date(field: &str, text: &str) -> Result<Date, Invalid> {
     let date = Date::parse(text.trim(), format_description!("[year]-[month]-[day]"))
-        .map_err(|_| FieldError::new(field, "must be a date as YYYY-MM-DD"))?;
+        .map_err(|_| Invalid::new(field, "must be a date as YYYY-MM-DD"))?;
     if !(1900..=2100).contains(&date.year()) {
-        return Err(FieldError::new(field, "must be between the years 1900 and 2100"));
+        return Err(Invalid::new(field, "must be between the years 1900 and 2100"));
     }
     Ok(date)
 }
@@ -158,34 +158,33 @@ pub enum LocationInput {
 }
 
 impl LocationInput {
-    pub fn parse(&self) -> Result<(f64, f64), FieldError> {
+    pub fn parse(&self) -> Result<(f64, f64), Invalid> {
         let (lat, lon) = match self {
             Self::Object { lat, lon } => (*lat, *lon),
             Self::Text(text) => {
                 let mut parts = text.split(|c: char| c.is_whitespace() || c == ',').filter(|p| !p.is_empty());
                 let parsed = (parts.next(), parts.next(), parts.next());
                 let (Some(lat), Some(lon), None) = parsed else {
-                    return Err(FieldError::new("location", "must be {\"lat\", \"lon\"} or \"lat lon\""));
+                    return Err(Invalid::new("location", "must be {\"lat\", \"lon\"} or \"lat lon\""));
                 };
-                let number = |p: &str| {
-                    p.parse::<f64>().map_err(|_| FieldError::new("location", "must hold two numbers"))
-                };
+                let number =
+                    |p: &str| p.parse::<f64>().map_err(|_| Invalid::new("location", "must hold two numbers"));
                 (number(lat)?, number(lon)?)
             }
         };
         if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lon) {
-            return Err(FieldError::new("location", "latitude must be within ±90 and longitude within ±180"));
+            return Err(Invalid::new("location", "latitude must be within ±90 and longitude within ±180"));
         }
         Ok((lat, lon))
     }
 }
 
 /// A positive, finite amount (distance, time) of at most `max`.
-pub fn positive(field: &str, value: f64, max: f64) -> Result<f64, FieldError> {
+pub fn positive(field: &str, value: f64, max: f64) -> Result<f64, Invalid> {
     if value.is_finite() && value > 0.0 && value <= max {
         Ok(value)
     } else {
-        Err(FieldError::new(field, format!("must be a number greater than 0 and at most {max}")))
+        Err(Invalid::new(field, format!("must be a number greater than 0 and at most {max}")))
     }
 }
 
@@ -195,21 +194,21 @@ pub const MAX_TIME: f64 = 30.0 * 24.0 * 3600.0;
 pub const MAX_SPEED: f64 = 100.0;
 
 /// Distance and time that make a believable speed.
-pub fn check_speed(distance: f64, time: f64) -> Result<(), FieldError> {
+pub fn check_speed(distance: f64, time: f64) -> Result<(), Invalid> {
     let speed = distance / time;
     if speed.is_finite() && speed <= MAX_SPEED {
         Ok(())
     } else {
-        Err(FieldError::new(
+        Err(Invalid::new(
             "time",
             format!("makes a speed above {MAX_SPEED} m/s; check distance (metres) and time (seconds)"),
         ))
     }
 }
 
-pub fn parse_notes(text: &str) -> Result<String, FieldError> {
+pub fn parse_notes(text: &str) -> Result<String, Invalid> {
     if text.chars().count() > 2000 || text.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
-        return Err(FieldError::new("notes", "must be at most 2000 characters, without control characters"));
+        return Err(Invalid::new("notes", "must be at most 2000 characters, without control characters"));
     }
     Ok(text.to_owned())
 }

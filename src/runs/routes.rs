@@ -1,7 +1,7 @@
 //! `/api/v1/runs…`: runs, the weekly report, CSV import.
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -17,8 +17,10 @@ use super::{import, store, weather_jobs};
 use crate::app::AppState;
 use crate::auth::permissions::Permission;
 use crate::auth::principal::Principal;
-use crate::http::error::{ApiError, ApiResult, FieldError, Problem};
-use crate::http::extract::{Json, Query};
+use crate::domain::Invalid;
+use crate::domain::ids::RunId;
+use crate::http::error::{ApiError, ApiResult, Problem};
+use crate::http::extract::{Json, Path, Query};
 use crate::http::listing::ListQuery;
 use crate::http::paging::Page;
 
@@ -64,7 +66,7 @@ async fn create_run(
     Json(body): Json<NewRun>,
 ) -> ApiResult<(StatusCode, Json<RunView>)> {
     principal.require(Permission::RunsWrite)?;
-    let mut errors: Vec<FieldError> = Vec::new();
+    let mut errors: Vec<Invalid> = Vec::new();
     let date = parse_date("date", &body.date).map_err(|e| errors.push(e)).ok();
     let distance = positive("distance", body.distance, MAX_DISTANCE).map_err(|e| errors.push(e)).ok();
     let time = positive("time", body.time, MAX_TIME).map_err(|e| errors.push(e)).ok();
@@ -76,7 +78,7 @@ async fn create_run(
     let (Some(date), Some(distance), Some(time), Some((lat, lon)), Some(notes), true) =
         (date, distance, time, location, notes, errors.is_empty())
     else {
-        return Err(ApiError::Validation(errors));
+        return Err(ApiError::from(errors));
     };
     let now = state.clock.now();
     let mut run = Run {
@@ -140,10 +142,10 @@ async fn list_runs(
 async fn get_run(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<String>,
+    Path(id): Path<RunId>,
 ) -> ApiResult<Json<RunView>> {
     principal.require(Permission::RunsRead)?;
-    let run = store::find(&state.db, &id, scope(&principal)).await?.ok_or(ApiError::NotFound)?;
+    let run = store::find(&state.db, id.as_str(), scope(&principal)).await?.ok_or(ApiError::NotFound)?;
     Ok(Json(RunView::from(run)))
 }
 
@@ -166,12 +168,12 @@ pub struct RunPatch {
 async fn patch_run(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<String>,
+    Path(id): Path<RunId>,
     Json(patch): Json<RunPatch>,
 ) -> ApiResult<Json<RunView>> {
     principal.require(Permission::RunsWrite)?;
-    let mut run = store::find(&state.db, &id, scope(&principal)).await?.ok_or(ApiError::NotFound)?;
-    let mut errors: Vec<FieldError> = Vec::new();
+    let mut run = store::find(&state.db, id.as_str(), scope(&principal)).await?.ok_or(ApiError::NotFound)?;
+    let mut errors: Vec<Invalid> = Vec::new();
     let before = (run.date, run.lat, run.lon);
     if let Some(date) = patch.date.as_deref() {
         parse_date("date", date).map(|d| run.date = d).unwrap_or_else(|e| errors.push(e));
@@ -194,7 +196,7 @@ async fn patch_run(
         check_speed(run.distance, run.time).unwrap_or_else(|e| errors.push(e));
     }
     if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
+        return Err(ApiError::from(errors));
     }
     let now = state.clock.now();
     let moved = (run.date, run.lat, run.lon) != before;
@@ -215,10 +217,10 @@ async fn patch_run(
 async fn delete_run(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<String>,
+    Path(id): Path<RunId>,
 ) -> ApiResult<StatusCode> {
     principal.require(Permission::RunsWrite)?;
-    if store::delete(&state.db, &id, scope(&principal)).await? {
+    if store::delete(&state.db, id.as_str(), scope(&principal)).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound)

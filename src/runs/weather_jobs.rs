@@ -8,6 +8,7 @@ use super::model::{Run, WeatherStatus};
 use super::store;
 use super::weather::{WeatherError, WeatherProvider};
 use crate::app::AppState;
+use crate::domain::Invalid;
 use crate::http::error::{ApiError, ApiResult};
 
 /// Tries after the first, before a run's weather is `unavailable`.
@@ -25,13 +26,22 @@ fn today(state: &AppState) -> time::Date {
         .map_or(OffsetDateTime::UNIX_EPOCH.date(), |t| t.date())
 }
 
-/// Fills in `run`'s weather now if the provider answers; otherwise marks it pending
-/// (or, with `HALLPASS_WEATHER_REQUIRED`, refuses the run with 503).
+/// Fills in `run`'s weather now if the provider answers; otherwise marks it pending.
+/// With `HALLPASS_WEATHER_REQUIRED` the run is refused instead: 422 naming `date` when
+/// the provider refuses that date for good (a retry could never succeed), else 503.
 pub async fn fetch_now(state: &AppState, run: &mut Run) -> ApiResult<()> {
     match state.weather.daily(run.date, run.lat, run.lon, today(state)).await {
         Ok(conditions) => {
             run.weather_status = WeatherStatus::Ok;
             run.weather = Some(conditions);
+        }
+        Err(WeatherError::Permanent(reason)) if state.config.weather_required => {
+            tracing::info!(reason, "weather required but refused for this date: run refused");
+            return Err(Invalid::new(
+                "date",
+                "the weather provider has no weather for this date and place, and weather is required",
+            )
+            .into());
         }
         Err(err) if state.config.weather_required => {
             tracing::warn!(error = %err, "weather required but unavailable: run refused");

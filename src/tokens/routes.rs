@@ -1,6 +1,6 @@
 //! `/api/v1/tokens`.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -18,9 +18,10 @@ use crate::auth::permissions::{Permission, PermissionSet};
 use crate::auth::principal::Principal;
 use crate::clock::rfc3339;
 use crate::cluster::Invalidation;
+use crate::domain::ids::TokenId;
 use crate::http::client_ip::ClientIp;
 use crate::http::error::{ApiError, ApiResult, Problem};
-use crate::http::extract::{Json, Query};
+use crate::http::extract::{Json, Path, Query};
 use crate::http::listing::ListQuery;
 use crate::http::paging::Page;
 
@@ -188,13 +189,13 @@ async fn delete_token(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     principal: Principal,
-    Path(id): Path<String>,
+    Path(id): Path<TokenId>,
 ) -> ApiResult<StatusCode> {
     principal.require(Permission::TokensWrite)?;
     let now = state.clock.now();
     let owner = (!principal.can(Permission::UsersAdmin)).then_some(principal.user_id.as_str());
-    let owner_id = store::revoke(&state.db, &id, owner, now).await?.ok_or(ApiError::NotFound)?;
-    state.gate.invalidate(vec![Invalidation::ApiToken(id.clone())]).await;
+    let owner_id = store::revoke(&state.db, id.as_str(), owner, now).await?.ok_or(ApiError::NotFound)?;
+    state.gate.invalidate(vec![Invalidation::ApiToken(id.to_string())]).await;
     Event::new(Action::TokenRevoked)
         .actor(&principal.user_id)
         .target(&owner_id)

@@ -3,10 +3,11 @@
 
 use crate::auth::password::PasswordHasherPool;
 use crate::clock::Timestamp;
+use crate::domain::Invalid;
 use crate::domain::account::{Email, Username, parse_name};
 use crate::domain::filter::SqlValue;
 use crate::domain::password_policy;
-use crate::http::error::{ApiError, ApiResult, FieldError};
+use crate::http::error::{ApiError, ApiResult};
 use crate::store::Db;
 
 use super::model::User;
@@ -43,7 +44,7 @@ pub async fn create(
     creation: Creation<'_>,
     now: Timestamp,
 ) -> ApiResult<User> {
-    let mut errors: Vec<FieldError> = Vec::new();
+    let mut errors: Vec<Invalid> = Vec::new();
     let username = Username::parse(input.username).map_err(|e| errors.push(e)).ok();
     let email = match input.email.filter(|e| !e.trim().is_empty()) {
         Some(raw) => Email::parse(raw).map_err(|e| errors.push(e)).ok(),
@@ -56,7 +57,7 @@ pub async fn create(
         errors.push(e);
     }
     let (Some(username), Some(name), true) = (username, name, errors.is_empty()) else {
-        return Err(ApiError::Validation(errors));
+        return Err(ApiError::from(errors));
     };
     let password_hash = match input.password {
         Some(password) => Some(hasher.hash(password).await?),

@@ -11,8 +11,9 @@ use crate::app::AppState;
 use crate::audit::{Action, Event};
 use crate::auth::sessions;
 use crate::cluster::Invalidation;
+use crate::domain::Invalid;
 use crate::domain::password_policy;
-use crate::http::error::{ApiError, ApiResult, FieldError};
+use crate::http::error::{ApiError, ApiResult};
 
 /// Refuses to leave the deployment without an active administrator (409).
 pub async fn keep_an_admin(state: &AppState, user: &User) -> ApiResult<()> {
@@ -57,8 +58,7 @@ pub async fn set_password(
     ip: IpAddr,
 ) -> ApiResult<()> {
     let min = usize::from(state.config.password_min_length);
-    password_policy::check(new_password, &user.username, min)
-        .map_err(|e| ApiError::Validation(vec![FieldError::new(field, e.message)]))?;
+    password_policy::check(new_password, &user.username, min).map_err(|e| Invalid::new(field, e.message))?;
     let hash = state.hasher.hash(new_password).await?;
     let now = state.clock.now();
     store::set_password_hash(&state.db, &user.id, &hash, now, actor_id).await?;

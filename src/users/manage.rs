@@ -5,7 +5,7 @@
 //! (`user`, `operator`); administrators (`users:admin`) reach everyone. A user out of
 //! reach does not exist for the caller (404).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
@@ -24,9 +24,10 @@ use crate::auth::permissions::{PLAIN_ROLES, Permission};
 use crate::auth::principal::Principal;
 use crate::cluster::Invalidation;
 use crate::domain::account::parse_json_object;
+use crate::domain::ids::UserId;
 use crate::http::client_ip::ClientIp;
 use crate::http::error::{ApiError, ApiResult, Problem};
-use crate::http::extract::{Json, Query};
+use crate::http::extract::{Json, Path, Query};
 use crate::http::listing::ListQuery;
 use crate::http::paging::Page;
 
@@ -156,9 +157,9 @@ async fn create_user(
 async fn get_user(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<String>,
+    Path(id): Path<UserId>,
 ) -> ApiResult<axum::Json<UserView>> {
-    Ok(axum::Json(UserView::from(&reachable(&state, &principal, &id, false).await?)))
+    Ok(axum::Json(UserView::from(&reachable(&state, &principal, id.as_str(), false).await?)))
 }
 
 /// Editable fields; `roles`, `id` and timestamps are refused (422).
@@ -189,10 +190,10 @@ async fn patch_user(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     principal: Principal,
-    Path(id): Path<String>,
+    Path(id): Path<UserId>,
     Json(patch): Json<UserPatch>,
 ) -> ApiResult<axum::Json<UserView>> {
-    let user = reachable(&state, &principal, &id, true).await?;
+    let user = reachable(&state, &principal, id.as_str(), true).await?;
     if user.expired_at.is_some() {
         return Err(ApiError::NotFound);
     }
@@ -228,9 +229,9 @@ async fn delete_user(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     principal: Principal,
-    Path(id): Path<String>,
+    Path(id): Path<UserId>,
 ) -> ApiResult<StatusCode> {
-    let user = reachable(&state, &principal, &id, true).await?;
+    let user = reachable(&state, &principal, id.as_str(), true).await?;
     lifecycle::keep_an_admin(&state, &user).await?;
     if !lifecycle::expire(&state, &user.id, &principal.user_id, ip).await? {
         return Err(ApiError::NotFound);
@@ -254,13 +255,15 @@ async fn set_roles(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     principal: Principal,
-    Path(id): Path<String>,
+    Path(id): Path<UserId>,
     Json(body): Json<RolesRequest>,
 ) -> ApiResult<axum::Json<UserView>> {
     principal.require(Permission::UsersAdmin)?;
     check_roles(&state, &body.roles)?;
-    let user =
-        store::find(&state.db, &id).await?.filter(|u| u.expired_at.is_none()).ok_or(ApiError::NotFound)?;
+    let user = store::find(&state.db, id.as_str())
+        .await?
+        .filter(|u| u.expired_at.is_none())
+        .ok_or(ApiError::NotFound)?;
     let mut roles: Vec<&str> = body.roles.iter().map(String::as_str).collect();
     roles.sort_unstable();
     roles.dedup();

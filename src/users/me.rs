@@ -14,9 +14,10 @@ use crate::app::AppState;
 use crate::auth::login;
 use crate::auth::permissions::Permission;
 use crate::auth::principal::Principal;
+use crate::domain::Invalid;
 use crate::domain::account::{Email, Username, parse_name, parse_profile};
 use crate::http::client_ip::ClientIp;
-use crate::http::error::{ApiError, ApiResult, FieldError, Problem};
+use crate::http::error::{ApiError, ApiResult, Problem};
 use crate::http::extract::Json;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -61,7 +62,7 @@ pub struct MePatch {
 
 impl MePatch {
     pub(crate) fn validate(self) -> ApiResult<ProfileChange> {
-        let mut errors: Vec<FieldError> = Vec::new();
+        let mut errors: Vec<Invalid> = Vec::new();
         let mut change = ProfileChange::default();
         if let Some(raw) = self.username {
             change.username = Username::parse(&raw).map_err(|e| errors.push(e)).ok();
@@ -77,7 +78,7 @@ impl MePatch {
         if let Some(value) = self.profile {
             change.profile = parse_profile(&value).map_err(|e| errors.push(e)).ok();
         }
-        if errors.is_empty() { Ok(change) } else { Err(ApiError::Validation(errors)) }
+        if errors.is_empty() { Ok(change) } else { Err(ApiError::from(errors)) }
     }
 }
 

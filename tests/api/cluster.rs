@@ -1,26 +1,22 @@
-//! Several nodes sharing one database and Redis (run when HALLPASS_TEST_REDIS_URL is set).
+//! Several nodes sharing one database and Redis (HALLPASS_TEST_REDIS_URL).
 
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{Backend, Options, TestApp, redis_url};
+use crate::helpers::{Backend, Options, TestApp};
+use crate::with_redis_on_both_backends;
 
-async fn two_nodes(backend: Backend, options: Options) -> Option<(TestApp, TestApp)> {
-    redis_url()?;
-    if backend == Backend::Postgres && crate::helpers::postgres_url().is_none() {
-        return None;
-    }
+with_redis_on_both_backends!(logout_on_one_node_is_felt_on_every_node, nodes_share_one_ip_budget);
+
+async fn two_nodes(backend: Backend, options: Options) -> (TestApp, TestApp) {
     let a = TestApp::spawn_with(backend, options.with_redis()).await;
     let b = a.another_node().await;
-    Some((a, b))
+    (a, b)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn logout_on_one_node_is_felt_on_every_node() {
-    for backend in [Backend::Sqlite, Backend::Postgres] {
-        let Some((a, b)) = two_nodes(backend, Options::default()).await else {
-            continue;
-        };
+async fn logout_on_one_node_is_felt_on_every_node(backend: Backend) {
+    {
+        let (a, b) = two_nodes(backend, Options::default()).await;
         let tokens = a.register("uma").await;
         // Warm node B's caches, then log out on node A.
         assert_eq!(b.get("/api/v1/users/me", Some(&tokens.access)).await.status(), StatusCode::OK);
@@ -40,13 +36,10 @@ async fn logout_on_one_node_is_felt_on_every_node() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn nodes_share_one_ip_budget() {
+async fn nodes_share_one_ip_budget(backend: Backend) {
     let options =
         Options { args: vec!["--auth-rate-per-minute".into(), "4".into()], redis: false, roles: Vec::new() };
-    let Some((a, b)) = two_nodes(Backend::Sqlite, options).await else {
-        return;
-    };
+    let (a, b) = two_nodes(backend, options).await;
     // Align to the start of a window so the four calls share one.
     let now = a.clock_now();
     a.clock.advance(60 - now.rem_euclid(60));

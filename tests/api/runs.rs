@@ -4,7 +4,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, Options, TestApp, Tokens, assert_problem};
+use crate::helpers::{Backend, TestApp, Tokens, assert_problem};
 use crate::on_both_backends;
 use crate::weather_stub::{Mode, WeatherStub};
 
@@ -356,9 +356,16 @@ async fn strict_weather_refuses_runs(backend: Backend) {
     assert_problem(res, StatusCode::SERVICE_UNAVAILABLE, "service_unavailable").await;
     assert_eq!(import(&app, &me.access, DATASET).await.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(list(&app, &me.access, "").await["total"], 0, "nothing stored");
+    // A date the provider refuses for good can never succeed: 422 naming it, no
+    // invitation to retry.
+    weather.set(Mode::ClientError);
+    let res = app.post_json("/api/v1/runs", &body, Some(&me.access)).await;
+    assert!(!res.headers().contains_key("retry-after"));
+    let problem = assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert_eq!(problem["errors"][0]["field"], "date", "{problem}");
+    assert_eq!(list(&app, &me.access, "").await["total"], 0, "nothing stored");
     weather.set(Mode::Ok);
     assert_eq!(app.post_json("/api/v1/runs", &body, Some(&me.access)).await.status(), StatusCode::CREATED);
-    let _ = Options::default();
 }
 
 async fn patch_recomputes_speed_week_and_weather(backend: Backend) {
