@@ -9,7 +9,7 @@ use crate::domain::filter::{Field, FieldType, Schema, SortKey, SqlValue};
 use crate::http::error::ApiResult;
 use crate::http::listing::{ListSql, Listing};
 use crate::http::paging::Page;
-use crate::store::{Db, Record};
+use crate::store::{Db, Record, Tx};
 
 /// What happened. The names are the stable `action` strings of the API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,7 +81,9 @@ impl<'a> Event<'a> {
         self
     }
 
-    pub async fn record(self, db: &Db, now: Timestamp) -> ApiResult<()> {
+    /// Writes the event inside the operation's transaction: the event and what it
+    /// describes land together or not at all.
+    pub async fn record(self, tx: &mut Tx, now: Timestamp) -> Result<(), sqlx::Error> {
         sqlx::query(
             "INSERT INTO audit_log (id, at, action, actor_id, target_id, ip, details)
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -93,7 +95,7 @@ impl<'a> Event<'a> {
         .bind(self.target_id)
         .bind(self.ip)
         .bind(self.details.to_string())
-        .execute(&db.pool)
+        .execute(&mut **tx)
         .await?;
         Ok(())
     }

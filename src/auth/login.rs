@@ -10,7 +10,9 @@ use super::password::Verdict;
 use super::sessions::{self, Session};
 use super::throttle;
 use crate::app::AppState;
+use crate::clock::Timestamp;
 use crate::http::error::{ApiError, ApiResult};
+use crate::store::Tx;
 use crate::users::model::User;
 use crate::users::store;
 
@@ -26,24 +28,23 @@ pub struct TokenResponse {
     pub session_id: String,
 }
 
-/// Checks a login name and password; the user on success.
-pub async fn authenticate(state: &AppState, login: &str, password: &str) -> ApiResult<(User, String)> {
-    let user = store::find_by_login(&state.db, login).await?;
-    let hash = check_password(state, user.as_ref(), password).await?.ok_or_else(ApiError::unauthenticated)?;
-    let user = user.ok_or_else(ApiError::unauthenticated)?;
-    Ok((user, hash))
+/// What a password attempt found; [`settle`] writes its consequences inside the
+/// operation's transaction.
+pub enum Attempt {
+    /// The password is right: `hash` is the stored hash (or, when `rehashed`, its
+    /// replacement in today's algorithm).
+    Match { user_id: String, hash: String, rehashed: bool },
+    /// A wrong password for an account whose `failures` now include this one.
+    Mismatch { user_id: String, failures: i64 },
+    /// Unknown, closed, password-less or locked account.
+    Refused,
 }
 
-/// Checks `password` for `user`, returning the (possibly upgraded) stored hash when
-/// it matches. The attempt is counted against the account *before* the hash is
-/// checked, and reaching the threshold locks the account in the same statement, so
-/// concurrent guesses cannot outrun the lock. Unknown, closed, password-less and
-/// locked accounts do the same work and get `None`.
-pub async fn check_password(
-    state: &AppState,
-    user: Option<&User>,
-    password: &str,
-) -> ApiResult<Option<String>> {
+/// Checks `password` for `user`. The attempt is counted against the account (in a
+/// transaction of its own, committed *before* the hash is checked, and locking the
+/// account provisionally at the threshold), so concurrent guesses cannot outrun the
+/// lock. Unknown, closed, password-less and locked accounts do the same work.
+pub async fn check_password(state: &AppState, user: Option<&User>, password: &str) -> ApiResult<Attempt> {
     let now = state.clock.now();
     let max = state.config.login_max_failures;
     let candidate = user.filter(|u| u.expired_at.is_none() && u.password_hash.is_some());
@@ -56,43 +57,56 @@ pub async fn check_password(
     };
     let stored = candidate.filter(|_| failures.is_some()).and_then(|u| u.password_hash.as_deref());
     let verdict = state.hasher.verify(password, stored).await?;
-    let (Some(user), Some(stored), Some(failures)) = (candidate, stored, failures) else { return Ok(None) };
-    match verdict {
-        Verdict::Mismatch => {
-            if let Some(period) = throttle::lock_period(failures, max) {
-                store::lock_until(&state.db, &user.id, now + period).await?;
-                tracing::warn!(user_id = %user.id, failures, period, "account locked after failed logins");
+    let (Some(user), Some(stored), Some(failures)) = (candidate, stored, failures) else {
+        return Ok(Attempt::Refused);
+    };
+    let user_id = user.id.clone();
+    Ok(match verdict {
+        Verdict::Mismatch => Attempt::Mismatch { user_id, failures },
+        Verdict::Match => Attempt::Match { user_id, hash: stored.to_owned(), rehashed: false },
+        Verdict::MatchNeedsRehash => {
+            Attempt::Match { user_id, hash: state.hasher.hash(password).await?, rehashed: true }
+        }
+    })
+}
+
+/// Writes what `attempt` means for the account inside `tx`: a success clears the
+/// failures (and stores an upgraded hash), a failure locks at the threshold. The
+/// verified hash on success.
+pub async fn settle(state: &AppState, tx: &mut Tx, attempt: &Attempt) -> ApiResult<Option<String>> {
+    let now = state.clock.now();
+    match attempt {
+        Attempt::Match { user_id, hash, rehashed } => {
+            store::record_success(tx, user_id).await?;
+            if *rehashed {
+                store::set_password_hash(tx, user_id, hash, now, user_id).await?;
+            }
+            Ok(Some(hash.clone()))
+        }
+        Attempt::Mismatch { user_id, failures } => {
+            if let Some(period) = throttle::lock_period(*failures, state.config.login_max_failures) {
+                store::lock_until(tx, user_id, now + period).await?;
+                tracing::warn!(user_id = %user_id, failures, period, "account locked after failed logins");
             }
             Ok(None)
         }
-        Verdict::Match => {
-            store::record_success(&state.db, &user.id).await?;
-            Ok(Some(stored.to_owned()))
-        }
-        Verdict::MatchNeedsRehash => {
-            store::record_success(&state.db, &user.id).await?;
-            let hash = state.hasher.hash(password).await?;
-            store::set_password_hash(&state.db, &user.id, &hash, now, &user.id).await?;
-            Ok(Some(hash))
-        }
+        Attempt::Refused => Ok(None),
     }
 }
 
-/// Opens a session for `user` and returns its first tokens. With `verified_hash`,
-/// only if the password is still the one just verified (a password change or
-/// expiry that lands meanwhile wins).
+/// Opens a session for `user` inside `tx`. With `verified_hash`, only if the password
+/// is still the one just verified (a password change or expiry that lands meanwhile
+/// wins). The session and its first refresh token.
 pub async fn open_session(
-    state: &AppState,
-    user: &User,
+    tx: &mut Tx,
+    user_id: &str,
     verified_hash: Option<&str>,
     user_agent: &str,
     ip: &str,
-) -> ApiResult<TokenResponse> {
-    let now = state.clock.now();
-    let opened = sessions::create(&state.db, &user.id, verified_hash, user_agent, ip, now).await?;
-    let (session, refresh_token) = opened.ok_or_else(ApiError::unauthenticated)?;
-    let roles = store::roles_of(&state.db, &user.id).await?;
-    issue(state, &session, refresh_token, &roles)
+    now: Timestamp,
+) -> ApiResult<(Session, String)> {
+    let opened = sessions::create(tx, user_id, verified_hash, user_agent, ip, now).await?;
+    opened.ok_or_else(ApiError::unauthenticated)
 }
 
 /// The token response for `session` with `refresh_token` and a new access token.

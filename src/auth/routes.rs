@@ -22,6 +22,7 @@ use crate::http::error::{ApiError, ApiResult, Problem};
 use crate::http::extract::{Json, JsonOrForm, OptionalJson, Path, Query};
 use crate::http::listing::ListQuery;
 use crate::http::paging::Page;
+use crate::users;
 use crate::users::accounts::{self, AccountInput, Creation, Link};
 use crate::users::model::UserView;
 
@@ -83,10 +84,16 @@ async fn register(
     };
     let min = usize::from(state.config.password_min_length);
     let creation = Creation { roles: &["user"], created_by: None, link: None };
+    let account = accounts::validate(&state.hasher, min, &input).await?;
     let now = state.clock.now();
-    let user = accounts::create(&state.db, &state.hasher, min, &input, creation, now).await?;
-    Event::new(Action::UserCreated).actor(&user.id).target(&user.id).ip(ip).record(&state.db, now).await?;
-    let tokens = login::open_session(&state, &user, None, user_agent(&headers), &ip.to_string()).await?;
+    // The account, its first session and the audit row: one transaction.
+    let mut tx = state.db.begin().await?;
+    let user = accounts::create(&mut tx, account, creation, now).await?;
+    Event::new(Action::UserCreated).actor(&user.id).target(&user.id).ip(ip).record(&mut tx, now).await?;
+    let (session, refresh_token) =
+        login::open_session(&mut tx, &user.id, None, user_agent(&headers), &ip.to_string(), now).await?;
+    tx.commit().await?;
+    let tokens = login::issue(&state, &session, refresh_token, &user.roles)?;
     let body = RegisterResponse {
         user: UserView::from(&user),
         access_token: tokens.access_token,
@@ -117,29 +124,36 @@ async fn login(
     JsonOrForm(body): JsonOrForm<LoginRequest>,
 ) -> ApiResult<axum::Json<TokenResponse>> {
     state.limiter.hit(ip).await?;
+    let user = users::store::find_by_login(&state.db, &body.username).await?;
+    let attempt = login::check_password(&state, user.as_ref(), &body.password).await?;
     let now = state.clock.now();
-    let (user, hash) = match login::authenticate(&state, &body.username, &body.password).await {
-        Ok(found) => found,
-        Err(err) => {
-            let tried: String = body.username.chars().take(64).collect();
-            Event::new(Action::LoginFailed)
-                .ip(ip)
-                .details(json!({ "username": tried }))
-                .record(&state.db, now)
-                .await?;
-            return Err(err);
-        }
+    // What the attempt means for the account, the session and the audit row: one
+    // transaction (the attempt itself was counted before the hash was checked).
+    let mut tx = state.db.begin().await?;
+    let verified = login::settle(&state, &mut tx, &attempt).await?;
+    let (Some(user), Some(hash)) = (user, verified) else {
+        let tried: String = body.username.chars().take(64).collect();
+        Event::new(Action::LoginFailed)
+            .ip(ip)
+            .details(json!({ "username": tried }))
+            .record(&mut tx, now)
+            .await?;
+        tx.commit().await?;
+        return Err(ApiError::unauthenticated());
     };
-    let tokens =
-        login::open_session(&state, &user, Some(&hash), user_agent(&headers), &ip.to_string()).await?;
+    let (session, refresh_token) =
+        login::open_session(&mut tx, &user.id, Some(&hash), user_agent(&headers), &ip.to_string(), now)
+            .await?;
+    let roles = users::store::roles_in(&mut tx, &user.id).await?;
     Event::new(Action::LoginSucceeded)
         .actor(&user.id)
         .target(&user.id)
         .ip(ip)
-        .details(json!({ "session_id": tokens.session_id }))
-        .record(&state.db, now)
+        .details(json!({ "session_id": session.id }))
+        .record(&mut tx, now)
         .await?;
-    Ok(axum::Json(tokens))
+    tx.commit().await?;
+    Ok(axum::Json(login::issue(&state, &session, refresh_token, &roles)?))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -167,13 +181,16 @@ async fn refresh(
         }
         Refresh::Reused { session } => {
             tracing::warn!(session_id = %session.id, user_id = %session.user_id, "refresh token reuse: session revoked");
-            state.gate.invalidate(vec![Invalidation::Session(session.id.clone())]).await;
+            let mut tx = state.db.begin().await?;
+            sessions::revoke(&mut tx, &session.id, now).await?;
             Event::new(Action::RefreshReused)
                 .target(&session.user_id)
                 .ip(ip)
                 .details(json!({ "session_id": session.id }))
-                .record(&state.db, now)
+                .record(&mut tx, now)
                 .await?;
+            tx.commit().await?;
+            state.gate.invalidate(vec![Invalidation::Session(session.id.clone())]).await;
             Err(ApiError::unauthenticated())
         }
         Refresh::Invalid => Err(ApiError::unauthenticated()),
@@ -213,23 +230,19 @@ async fn logout(
     let sid = principal.session_id()?;
     let now = state.clock.now();
     let user = principal.user_id.as_str();
+    let mut tx = state.db.begin().await?;
     let revoked = match body.scope {
         LogoutScope::Current => {
-            sessions::revoke(&state.db, sid, now).await?;
+            sessions::revoke(&mut tx, sid, now).await?;
             vec![sid.to_owned()]
         }
-        LogoutScope::Others => sessions::revoke_all_of(&state.db, user, Some(sid), now).await?,
-        LogoutScope::All => sessions::revoke_all_of(&state.db, user, None, now).await?,
+        LogoutScope::Others => sessions::revoke_all_of(&mut tx, user, Some(sid), now).await?,
+        LogoutScope::All => sessions::revoke_all_of(&mut tx, user, None, now).await?,
     };
     let details = json!({ "scope": body.scope, "sessions": revoked });
+    Event::new(Action::Logout).actor(user).target(user).ip(ip).details(details).record(&mut tx, now).await?;
+    tx.commit().await?;
     state.gate.invalidate(revoked.into_iter().map(Invalidation::Session).collect()).await;
-    Event::new(Action::Logout)
-        .actor(user)
-        .target(user)
-        .ip(ip)
-        .details(details)
-        .record(&state.db, now)
-        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -313,19 +326,19 @@ async fn delete_session(
 ) -> ApiResult<StatusCode> {
     principal.session_id()?;
     let now = state.clock.now();
-    let session = sessions::find(&state.db, id.as_str()).await?;
-    let mine = session.filter(|s| s.user_id == principal.user_id && s.is_open(now));
-    if mine.is_none() || !sessions::revoke(&state.db, id.as_str(), now).await? {
+    let mut tx = state.db.begin().await?;
+    if !sessions::revoke_own(&mut tx, id.as_str(), &principal.user_id, now).await? {
         return Err(ApiError::NotFound);
     }
-    state.gate.invalidate(vec![Invalidation::Session(id.to_string())]).await;
     Event::new(Action::SessionRevoked)
         .actor(&principal.user_id)
         .target(&principal.user_id)
         .ip(ip)
         .details(json!({ "session_id": id }))
-        .record(&state.db, now)
+        .record(&mut tx, now)
         .await?;
+    tx.commit().await?;
+    state.gate.invalidate(vec![Invalidation::Session(id.to_string())]).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -360,13 +373,17 @@ async fn register_external(
     let link = Link { issuer: &identity.issuer, subject: &identity.subject };
     let creation = Creation { roles: &["user"], created_by: None, link: Some(link) };
     let min = usize::from(state.config.password_min_length);
-    let user = accounts::create(&state.db, &state.hasher, min, &input, creation, state.clock.now()).await?;
+    let account = accounts::validate(&state.hasher, min, &input).await?;
+    let now = state.clock.now();
+    let mut tx = state.db.begin().await?;
+    let user = accounts::create(&mut tx, account, creation, now).await?;
     Event::new(Action::ExternalLinked)
         .actor(&user.id)
         .target(&user.id)
         .ip(ip)
         .details(json!({ "issuer": identity.issuer, "subject": identity.subject }))
-        .record(&state.db, state.clock.now())
+        .record(&mut tx, now)
         .await?;
+    tx.commit().await?;
     Ok((StatusCode::CREATED, axum::Json(UserView::from(&user))))
 }

@@ -12,7 +12,7 @@ use crate::domain::filter::{Field, FieldType, Schema, SortKey, SqlValue};
 use crate::http::error::ApiResult;
 use crate::http::listing::{ListSql, Listing};
 use crate::http::paging::Page;
-use crate::store::{Db, Record};
+use crate::store::{Db, Record, Tx};
 
 pub const IDLE_LIFETIME: i64 = 7 * 24 * 3600;
 pub const ABSOLUTE_LIFETIME: i64 = 30 * 24 * 3600;
@@ -64,7 +64,7 @@ fn from_row(row: &Record) -> Result<Session, sqlx::Error> {
 /// Opens a session for an active user, and with `require_hash` only while that is
 /// still the user's password hash; returns it with its first refresh token.
 pub async fn create(
-    db: &Db,
+    tx: &mut Tx,
     user_id: &str,
     require_hash: Option<&str>,
     user_agent: &str,
@@ -74,7 +74,6 @@ pub async fn create(
     let id = uuid::Uuid::now_v7().to_string();
     let token = REFRESH_TOKEN.generate();
     let user_agent: String = user_agent.chars().filter(|c| !c.is_control()).take(256).collect();
-    let mut tx = db.pool.begin().await?;
     let inserted = sqlx::query(
         "INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, user_agent, ip)
          SELECT $1, $2, $3, $3, $4, $5, $6 WHERE EXISTS (
@@ -87,15 +86,13 @@ pub async fn create(
     .bind(&user_agent)
     .bind(ip)
     .bind(require_hash.unwrap_or(""))
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?
     .rows_affected();
     if inserted == 0 {
-        tx.rollback().await?;
         return Ok(None);
     }
-    insert_token(&mut tx, &token, &id, 0, now).await?;
-    tx.commit().await?;
+    insert_token(tx, &token, &id, 0, now).await?;
     let session = Session {
         id,
         user_id: user_id.to_owned(),
@@ -113,7 +110,7 @@ pub async fn create(
 }
 
 async fn insert_token(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut Tx,
     token: &str,
     session_id: &str,
     generation: i64,
@@ -177,7 +174,7 @@ pub async fn list_open(
 pub enum Refresh {
     /// A successor: newly minted or, within the grace window, the one already minted.
     Rotated { session: Session, token: String },
-    /// An old token outside the grace window: the session has been revoked.
+    /// An old token outside the grace window: the caller revokes the session.
     Reused { session: Session },
     /// Unknown token, or its session is closed.
     Invalid,
@@ -218,10 +215,7 @@ pub async fn refresh(db: &Db, token: &str, grace: i64, now: Timestamp) -> ApiRes
             .and_then(|sealed| successor::open(token, sealed));
         return Ok(match successor {
             Some(token) => Refresh::Rotated { session, token },
-            None => {
-                revoke(db, &session.id, now).await?;
-                Refresh::Reused { session }
-            }
+            None => Refresh::Reused { session },
         });
     }
     Ok(Refresh::Invalid)
@@ -264,29 +258,45 @@ async fn rotate(db: &Db, session: &Session, token: &str, now: Timestamp) -> ApiR
 }
 
 /// Revokes one session; false if it was not open.
-pub async fn revoke(db: &Db, id: &str, now: Timestamp) -> ApiResult<bool> {
+pub async fn revoke(tx: &mut Tx, id: &str, now: Timestamp) -> Result<bool, sqlx::Error> {
     let done = sqlx::query("UPDATE sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
         .bind(id)
         .bind(now)
-        .execute(&db.pool)
+        .execute(&mut **tx)
         .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Revokes session `id` if it is an open session of `user_id`; false otherwise
+/// (someone else's session is simply not found).
+pub async fn revoke_own(tx: &mut Tx, id: &str, user_id: &str, now: Timestamp) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE sessions SET revoked_at = $3
+         WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL AND expires_at > $3 AND last_used_at > $4",
+    )
+    .bind(id)
+    .bind(user_id)
+    .bind(now)
+    .bind(now - IDLE_LIFETIME)
+    .execute(&mut **tx)
+    .await?;
     Ok(done.rows_affected() == 1)
 }
 
 /// Revokes the user's open sessions except `keep`; returns the ids revoked.
 pub async fn revoke_all_of(
-    db: &Db,
+    tx: &mut Tx,
     user_id: &str,
     keep: Option<&str>,
     now: Timestamp,
-) -> ApiResult<Vec<String>> {
-    Ok(sqlx::query_scalar(
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
         "UPDATE sessions SET revoked_at = $3
          WHERE user_id = $1 AND revoked_at IS NULL AND id <> $2 RETURNING id",
     )
     .bind(user_id)
     .bind(keep.unwrap_or(""))
     .bind(now)
-    .fetch_all(&db.pool)
-    .await?)
+    .fetch_all(&mut **tx)
+    .await
 }

@@ -17,12 +17,18 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Executor};
 
 pub use record::{Cell, FromCell, Record};
+
 use sqlite_read::SqliteReaders;
 
 use crate::domain::filter::SqlValue;
 
 /// One read: SQL and the values of its `$1…`.
 pub type Read<'a> = (&'a str, &'a [SqlValue]);
+
+/// A write transaction. One operation writes through one of these, passed down to
+/// every store function it calls, its audit row included: it all commits together or
+/// not at all (dropping it uncommitted rolls back).
+pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
 
 /// Which SQL engine sits behind the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,19 +132,17 @@ impl Db {
         if let Some(readers) = &self.sqlite_readers {
             return readers.read(reads).await;
         }
+        let mut conn = self.pool.acquire().await?;
         let mut results = Vec::with_capacity(reads.len());
         for (sql, params) in reads {
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(*sql));
-            for value in *params {
-                query = match value {
-                    SqlValue::Int(n) => query.bind(*n),
-                    SqlValue::Real(x) => query.bind(*x),
-                    SqlValue::Text(s) => query.bind(s.clone()),
-                };
-            }
-            results.push(Record::from_any_rows(&query.fetch_all(&self.pool).await?)?);
+            results.push(read_in(&mut conn, sql, params).await?);
         }
         Ok(results)
+    }
+
+    /// Starts the write transaction of one operation.
+    pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
+        self.pool.begin().await
     }
 
     /// The number a `SELECT COUNT(*) …` query returns.
@@ -190,6 +194,39 @@ impl Db {
         }
         self.read("SELECT 1", &[]).await.map(|_| ())
     }
+}
+
+/// A read inside a transaction: it sees the transaction's own writes, and on
+/// PostgreSQL the rows it locked.
+pub async fn read_in(
+    conn: &mut sqlx::AnyConnection,
+    sql: &str,
+    params: &[SqlValue],
+) -> Result<Vec<Record>, sqlx::Error> {
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for value in params {
+        query = match value {
+            SqlValue::Int(n) => query.bind(*n),
+            SqlValue::Real(x) => query.bind(*x),
+            SqlValue::Text(s) => query.bind(s.clone()),
+        };
+    }
+    Record::from_any_rows(&query.fetch_all(conn).await?)
+}
+
+/// Serializes the transactions that take the same named lock (`migrations/*/locks`):
+/// the second waits until the first has committed, then sees what it wrote. The rule
+/// "keep an administrator" takes `admins`, so two admins demoting each other at the
+/// same moment cannot both succeed.
+pub async fn take_lock(tx: &mut Tx, name: &str) -> Result<(), sqlx::Error> {
+    let taken = sqlx::query("UPDATE locks SET taken = taken + 1 WHERE name = $1")
+        .bind(name)
+        .execute(&mut **tx)
+        .await?;
+    if taken.rows_affected() != 1 {
+        return Err(sqlx::Error::Protocol(format!("no lock named {name}")));
+    }
+    Ok(())
 }
 
 fn pool_options(max: u32, acquire_timeout: Duration) -> AnyPoolOptions {

@@ -137,14 +137,16 @@ async fn create_token(
         expires_at,
         created_by: &principal.user_id,
     };
-    let token = store::insert(&state.db, new, now).await?;
+    let mut tx = state.db.begin().await?;
+    let token = store::insert(&mut tx, new, now).await?;
     Event::new(Action::TokenCreated)
         .actor(&principal.user_id)
         .target(owner_id)
         .ip(ip)
         .details(json!({ "token_id": token.id, "name": token.name, "scopes": token.scopes }))
-        .record(&state.db, now)
+        .record(&mut tx, now)
         .await?;
+    tx.commit().await?;
     Ok((StatusCode::CREATED, axum::Json(TokenView::new(token, Some(secret)))))
 }
 
@@ -194,14 +196,16 @@ async fn delete_token(
     principal.require(Permission::TokensWrite)?;
     let now = state.clock.now();
     let owner = (!principal.can(Permission::UsersAdmin)).then_some(principal.user_id.as_str());
-    let owner_id = store::revoke(&state.db, id.as_str(), owner, now).await?.ok_or(ApiError::NotFound)?;
-    state.gate.invalidate(vec![Invalidation::ApiToken(id.to_string())]).await;
+    let mut tx = state.db.begin().await?;
+    let owner_id = store::revoke(&mut tx, id.as_str(), owner, now).await?.ok_or(ApiError::NotFound)?;
     Event::new(Action::TokenRevoked)
         .actor(&principal.user_id)
         .target(&owner_id)
         .ip(ip)
         .details(json!({ "token_id": id }))
-        .record(&state.db, now)
+        .record(&mut tx, now)
         .await?;
+    tx.commit().await?;
+    state.gate.invalidate(vec![Invalidation::ApiToken(id.to_string())]).await;
     Ok(StatusCode::NO_CONTENT)
 }

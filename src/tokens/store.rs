@@ -5,7 +5,7 @@ use crate::domain::filter::{Field, FieldType, Schema, SortKey, SqlValue};
 use crate::http::error::ApiResult;
 use crate::http::listing::{ListSql, Listing};
 use crate::http::paging::Page;
-use crate::store::{Db, Record};
+use crate::store::{Db, Record, Tx};
 
 #[derive(Debug, Clone)]
 pub struct ApiToken {
@@ -41,7 +41,7 @@ fn from_row(row: &Record) -> Result<ApiToken, sqlx::Error> {
     })
 }
 
-pub async fn insert(db: &Db, new: NewToken<'_>, now: Timestamp) -> ApiResult<ApiToken> {
+pub async fn insert(tx: &mut Tx, new: NewToken<'_>, now: Timestamp) -> Result<ApiToken, sqlx::Error> {
     let id = uuid::Uuid::now_v7().to_string();
     sqlx::query(
         "INSERT INTO api_tokens (id, user_id, name, token_hash, scopes, created_at, created_by, expires_at)
@@ -55,7 +55,7 @@ pub async fn insert(db: &Db, new: NewToken<'_>, now: Timestamp) -> ApiResult<Api
     .bind(now)
     .bind(new.created_by)
     .bind(new.expires_at)
-    .execute(&db.pool)
+    .execute(&mut **tx)
     .await?;
     Ok(ApiToken {
         id,
@@ -97,25 +97,30 @@ pub async fn list_of(db: &Db, user_id: &str, listing: &Listing) -> ApiResult<Pag
 
 /// Revokes token `id` if it belongs to `owner` (any owner when `None`); returns the
 /// owner's id when something was revoked.
-pub async fn revoke(db: &Db, id: &str, owner: Option<&str>, now: Timestamp) -> ApiResult<Option<String>> {
-    Ok(sqlx::query_scalar(
+pub async fn revoke(
+    tx: &mut Tx,
+    id: &str,
+    owner: Option<&str>,
+    now: Timestamp,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(
         "UPDATE api_tokens SET revoked_at = $3
          WHERE id = $1 AND revoked_at IS NULL AND ($2 = '' OR user_id = $2) RETURNING user_id",
     )
     .bind(id)
     .bind(owner.unwrap_or(""))
     .bind(now)
-    .fetch_optional(&db.pool)
-    .await?)
+    .fetch_optional(&mut **tx)
+    .await
 }
 
 /// Revokes every live token of the user; returns their ids.
-pub async fn revoke_all_of(db: &Db, user_id: &str, now: Timestamp) -> ApiResult<Vec<String>> {
-    Ok(sqlx::query_scalar(
+pub async fn revoke_all_of(tx: &mut Tx, user_id: &str, now: Timestamp) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
         "UPDATE api_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL RETURNING id",
     )
     .bind(user_id)
     .bind(now)
-    .fetch_all(&db.pool)
-    .await?)
+    .fetch_all(&mut **tx)
+    .await
 }

@@ -5,10 +5,9 @@ use crate::auth::password::PasswordHasherPool;
 use crate::clock::Timestamp;
 use crate::domain::Invalid;
 use crate::domain::account::{Email, Username, parse_name};
-use crate::domain::filter::SqlValue;
 use crate::domain::password_policy;
 use crate::http::error::{ApiError, ApiResult};
-use crate::store::Db;
+use crate::store::Tx;
 
 use super::model::User;
 use super::store::{self, NewUser};
@@ -34,16 +33,21 @@ pub struct Creation<'a> {
     pub link: Option<Link<'a>>,
 }
 
-/// Validates every field (reporting all problems at once), hashes the password,
-/// and stores the account (and its link) in one transaction.
-pub async fn create(
-    db: &Db,
+/// An account that passed validation, its password already hashed.
+pub struct ValidAccount {
+    username: Username,
+    email: Option<Email>,
+    name: String,
+    password_hash: Option<String>,
+}
+
+/// Validates every field (reporting all problems at once) and hashes the password:
+/// everything that can refuse the request or take long, before any write.
+pub async fn validate(
     hasher: &PasswordHasherPool,
     password_min_length: usize,
     input: &AccountInput<'_>,
-    creation: Creation<'_>,
-    now: Timestamp,
-) -> ApiResult<User> {
+) -> ApiResult<ValidAccount> {
     let mut errors: Vec<Invalid> = Vec::new();
     let username = Username::parse(input.username).map_err(|e| errors.push(e)).ok();
     let email = match input.email.filter(|e| !e.trim().is_empty()) {
@@ -63,24 +67,36 @@ pub async fn create(
         Some(password) => Some(hasher.hash(password).await?),
         None => None,
     };
+    Ok(ValidAccount { username, email, name, password_hash })
+}
+
+/// Stores a validated account (and its link) inside `tx`.
+pub async fn create(
+    tx: &mut Tx,
+    account: ValidAccount,
+    creation: Creation<'_>,
+    now: Timestamp,
+) -> ApiResult<User> {
     let new = NewUser {
-        username: &username,
-        email: email.as_ref(),
-        name: &name,
-        password_hash: password_hash.as_deref(),
+        username: &account.username,
+        email: account.email.as_ref(),
+        name: &account.name,
+        password_hash: account.password_hash.as_deref(),
         roles: creation.roles,
         created_by: creation.created_by,
     };
     if let Some(link) = &creation.link {
-        let sql = "SELECT user_id FROM external_identities WHERE issuer = $1 AND subject = $2";
-        let params = [SqlValue::Text(link.issuer.to_owned()), SqlValue::Text(link.subject.to_owned())];
-        let linked = db.read_optional(sql, &params).await?;
+        let linked: Option<String> =
+            sqlx::query_scalar("SELECT user_id FROM external_identities WHERE issuer = $1 AND subject = $2")
+                .bind(link.issuer)
+                .bind(link.subject)
+                .fetch_optional(&mut **tx)
+                .await?;
         if linked.is_some() {
             return Err(already_linked());
         }
     }
-    let mut tx = db.pool.begin().await?;
-    let id = store::insert_in(&mut tx, new, now).await?;
+    let id = store::insert_in(tx, new, now).await?;
     if let Some(link) = creation.link {
         sqlx::query(
             "INSERT INTO external_identities (issuer, subject, user_id, created_at) VALUES ($1, $2, $3, $4)",
@@ -89,15 +105,31 @@ pub async fn create(
         .bind(link.subject)
         .bind(&id)
         .bind(now)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
-        .map_err(|err| match crate::store::is_unique_violation(&err) {
-            true => ApiError::conflict("already_linked", "this outside identity already has an account"),
-            false => err.into(),
-        })?;
+        .map_err(|err| if crate::store::is_unique_violation(&err) { already_linked() } else { err.into() })?;
     }
-    tx.commit().await?;
-    store::find(db, &id).await?.ok_or(ApiError::NotFound)
+    Ok(User {
+        id,
+        username: account.username.as_str().to_owned(),
+        email: account.email.map(|e| e.as_str().to_owned()),
+        name: account.name,
+        profile: "{}".into(),
+        attributes: "{}".into(),
+        password_hash: account.password_hash,
+        failed_logins: 0,
+        locked_until: None,
+        created_at: now,
+        updated_at: now,
+        updated_by: creation.created_by.map(str::to_owned),
+        expired_at: None,
+        roles: {
+            let mut roles: Vec<String> = creation.roles.iter().map(|r| (*r).to_owned()).collect();
+            roles.sort_unstable();
+            roles.dedup();
+            roles
+        },
+    })
 }
 
 fn already_linked() -> ApiError {

@@ -1,5 +1,6 @@
 //! Account changes with consequences beyond the row: expiry and password changes end
-//! sessions and tokens everywhere, and are audited.
+//! sessions and tokens everywhere, and are audited. Each runs inside the caller's
+//! transaction; the caller invalidates caches once it has committed.
 
 use std::net::IpAddr;
 
@@ -7,17 +8,22 @@ use serde_json::json;
 
 use super::model::User;
 use super::store;
-use crate::app::AppState;
 use crate::audit::{Action, Event};
 use crate::auth::sessions;
+use crate::clock::Timestamp;
 use crate::cluster::Invalidation;
-use crate::domain::Invalid;
-use crate::domain::password_policy;
 use crate::http::error::{ApiError, ApiResult};
+use crate::store::{Tx, take_lock};
 
-/// Refuses to leave the deployment without an active administrator (409).
-pub async fn keep_an_admin(state: &AppState, user: &User) -> ApiResult<()> {
-    if user.roles.iter().any(|r| r == "admin") && store::other_admins(&state.db, &user.id).await? == 0 {
+/// Refuses to leave the deployment without an active administrator (409). Takes the
+/// `admins` lock, so the answer holds until `tx` commits: of two administrators
+/// demoting each other at the same moment, the second is refused.
+pub async fn keep_an_admin(tx: &mut Tx, user: &User) -> ApiResult<()> {
+    if !user.roles.iter().any(|r| r == "admin") {
+        return Ok(());
+    }
+    take_lock(tx, "admins").await?;
+    if store::other_admins(tx, &user.id).await? == 0 {
         return Err(ApiError::conflict(
             "last_admin",
             "this is the last administrator; appoint another first",
@@ -26,51 +32,48 @@ pub async fn keep_an_admin(state: &AppState, user: &User) -> ApiResult<()> {
     Ok(())
 }
 
-/// Expires `user_id`: its sessions and API tokens die at once. False when the user
-/// was already expired or does not exist.
-pub async fn expire(state: &AppState, user_id: &str, actor_id: &str, ip: IpAddr) -> ApiResult<bool> {
-    let now = state.clock.now();
-    if !store::expire(&state.db, user_id, now, actor_id).await? {
-        return Ok(false);
-    }
-    let ended = sessions::revoke_all_of(&state.db, user_id, None, now).await?;
-    let revoked = crate::tokens::store::revoke_all_of(&state.db, user_id, now).await?;
-    state.gate.invalidate(vec![Invalidation::User(user_id.to_owned())]).await;
-    Event::new(Action::UserExpired)
-        .actor(actor_id)
-        .target(user_id)
-        .ip(ip)
-        .details(json!({ "sessions": ended.len(), "tokens": revoked.len() }))
-        .record(&state.db, now)
-        .await?;
-    Ok(true)
-}
-
-/// Sets a new password (checked against the policy; errors name `field`) and ends
-/// the user's sessions except `keep`.
-pub async fn set_password(
-    state: &AppState,
+/// Expires `user` (keeping an administrator): its sessions and API tokens die. `None`
+/// when the user was already expired; else what to invalidate once committed.
+pub async fn expire(
+    tx: &mut Tx,
     user: &User,
-    new_password: &str,
-    field: &str,
-    keep: Option<&str>,
     actor_id: &str,
     ip: IpAddr,
-) -> ApiResult<()> {
-    let min = usize::from(state.config.password_min_length);
-    password_policy::check(new_password, &user.username, min).map_err(|e| Invalid::new(field, e.message))?;
-    let hash = state.hasher.hash(new_password).await?;
-    let now = state.clock.now();
-    store::set_password_hash(&state.db, &user.id, &hash, now, actor_id).await?;
-    let ended = sessions::revoke_all_of(&state.db, &user.id, keep, now).await?;
-    let count = ended.len();
-    state.gate.invalidate(ended.into_iter().map(Invalidation::Session).collect()).await;
-    Event::new(Action::PasswordChanged)
+    now: Timestamp,
+) -> ApiResult<Option<Vec<Invalidation>>> {
+    keep_an_admin(tx, user).await?;
+    if !store::expire(tx, &user.id, now, actor_id).await? {
+        return Ok(None);
+    }
+    let ended = sessions::revoke_all_of(tx, &user.id, None, now).await?;
+    let revoked = crate::tokens::store::revoke_all_of(tx, &user.id, now).await?;
+    Event::new(Action::UserExpired)
         .actor(actor_id)
         .target(&user.id)
         .ip(ip)
-        .details(json!({ "sessions_ended": count }))
-        .record(&state.db, now)
+        .details(json!({ "sessions": ended.len(), "tokens": revoked.len() }))
+        .record(tx, now)
         .await?;
-    Ok(())
+    Ok(Some(vec![Invalidation::User(user.id.clone())]))
+}
+
+/// After a password change (the new hash already written in `tx`): ends the user's
+/// sessions except `keep` and records the change. Returns the sessions to invalidate.
+pub async fn password_changed(
+    tx: &mut Tx,
+    user_id: &str,
+    keep: Option<&str>,
+    actor_id: &str,
+    ip: IpAddr,
+    now: Timestamp,
+) -> ApiResult<Vec<Invalidation>> {
+    let ended = sessions::revoke_all_of(tx, user_id, keep, now).await?;
+    Event::new(Action::PasswordChanged)
+        .actor(actor_id)
+        .target(user_id)
+        .ip(ip)
+        .details(json!({ "sessions_ended": ended.len() }))
+        .record(tx, now)
+        .await?;
+    Ok(ended.into_iter().map(Invalidation::Session).collect())
 }

@@ -25,6 +25,7 @@ use crate::auth::principal::Principal;
 use crate::cluster::Invalidation;
 use crate::domain::account::parse_json_object;
 use crate::domain::ids::UserId;
+use crate::domain::{Invalid, password_policy};
 use crate::http::client_ip::ClientIp;
 use crate::http::error::{ApiError, ApiResult, Problem};
 use crate::http::extract::{Json, Path, Query};
@@ -139,14 +140,17 @@ async fn create_user(
     let creation = Creation { roles: &role_names, created_by: Some(&principal.user_id), link: None };
     let min = usize::from(state.config.password_min_length);
     let now = state.clock.now();
-    let user = accounts::create(&state.db, &state.hasher, min, &input, creation, now).await?;
+    let account = accounts::validate(&state.hasher, min, &input).await?;
+    let mut tx = state.db.begin().await?;
+    let user = accounts::create(&mut tx, account, creation, now).await?;
     Event::new(Action::UserCreated)
         .actor(&principal.user_id)
         .target(&user.id)
         .ip(ip)
         .details(json!({ "roles": user.roles }))
-        .record(&state.db, now)
+        .record(&mut tx, now)
         .await?;
+    tx.commit().await?;
     Ok((StatusCode::CREATED, axum::Json(UserView::from(&user))))
 }
 
@@ -203,21 +207,46 @@ async fn patch_user(
     if patch.password.is_some() && principal.is_api_token() {
         return Err(ApiError::Forbidden("API tokens cannot change passwords".into()));
     }
-    let attributes = patch.attributes.as_ref().map(|a| parse_json_object("attributes", a)).transpose()?;
+    // Every field is checked, and the password hashed, before the first write.
+    let mut errors: Vec<Invalid> = Vec::new();
+    let attributes = patch
+        .attributes
+        .as_ref()
+        .and_then(|a| parse_json_object("attributes", a).map_err(|e| errors.push(e)).ok());
+    let username = patch.username.as_deref().unwrap_or(&user.username).to_owned();
     let change =
         MePatch { username: patch.username, email: patch.email, name: patch.name, profile: patch.profile }
-            .validate()?;
-    let now = state.clock.now();
-    store::update_profile(&state.db, &user.id, &change, now, &principal.user_id).await?;
-    if let Some(attributes) = attributes {
-        store::update_attributes(&state.db, &user.id, &attributes, now, &principal.user_id).await?;
+            .validate()
+            .map_err(|invalid| errors.extend(invalid))
+            .ok();
+    let min = usize::from(state.config.password_min_length);
+    if let Some(password) = patch.password.as_deref()
+        && let Err(invalid) = password_policy::check(password, &username, min)
+    {
+        errors.push(invalid);
     }
+    let Some(mut change) = change.filter(|_| errors.is_empty()) else {
+        return Err(errors.into());
+    };
+    change.attributes = attributes;
     if let Some(password) = patch.password.as_deref() {
-        let keep = principal.session_id().ok().filter(|_| user.id == principal.user_id);
-        lifecycle::set_password(&state, &user, password, "password", keep, &principal.user_id, ip).await?;
+        change.password_hash = Some(state.hasher.hash(password).await?);
     }
-    let user = store::find(&state.db, &user.id).await?.ok_or(ApiError::NotFound)?;
-    Ok(axum::Json(UserView::from(&user)))
+    let now = state.clock.now();
+    let mut tx = state.db.begin().await?;
+    let updated =
+        store::update_account(&mut tx, &user.id, &change, now, &principal.user_id, user.roles.clone())
+            .await?
+            .ok_or(ApiError::NotFound)?;
+    let mut invalidate = Vec::new();
+    if change.password_hash.is_some() {
+        let keep = principal.session_id().ok().filter(|_| user.id == principal.user_id);
+        invalidate =
+            lifecycle::password_changed(&mut tx, &user.id, keep, &principal.user_id, ip, now).await?;
+    }
+    tx.commit().await?;
+    state.gate.invalidate(invalidate).await;
+    Ok(axum::Json(UserView::from(&updated)))
 }
 
 /// Expire a user: sessions and API tokens end at once, logins fail.
@@ -232,10 +261,11 @@ async fn delete_user(
     Path(id): Path<UserId>,
 ) -> ApiResult<StatusCode> {
     let user = reachable(&state, &principal, id.as_str(), true).await?;
-    lifecycle::keep_an_admin(&state, &user).await?;
-    if !lifecycle::expire(&state, &user.id, &principal.user_id, ip).await? {
-        return Err(ApiError::NotFound);
-    }
+    let mut tx = state.db.begin().await?;
+    let expired = lifecycle::expire(&mut tx, &user, &principal.user_id, ip, state.clock.now()).await?;
+    let invalidate = expired.ok_or(ApiError::NotFound)?;
+    tx.commit().await?;
+    state.gate.invalidate(invalidate).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -267,19 +297,26 @@ async fn set_roles(
     let mut roles: Vec<&str> = body.roles.iter().map(String::as_str).collect();
     roles.sort_unstable();
     roles.dedup();
-    if !roles.contains(&"admin") {
-        lifecycle::keep_an_admin(&state, &user).await?;
-    }
     let now = state.clock.now();
-    store::set_roles(&state.db, &user.id, &roles, now, &principal.user_id).await?;
-    state.gate.invalidate(vec![Invalidation::User(user.id.clone())]).await;
+    let mut tx = state.db.begin().await?;
+    if !roles.contains(&"admin") {
+        lifecycle::keep_an_admin(&mut tx, &user).await?;
+    }
+    store::set_roles(&mut tx, &user.id, &roles, now, &principal.user_id).await?;
     Event::new(Action::RolesChanged)
         .actor(&principal.user_id)
         .target(&user.id)
         .ip(ip)
         .details(json!({ "from": user.roles, "to": roles }))
-        .record(&state.db, now)
+        .record(&mut tx, now)
         .await?;
-    let user = store::find(&state.db, &user.id).await?.ok_or(ApiError::NotFound)?;
-    Ok(axum::Json(UserView::from(&user)))
+    tx.commit().await?;
+    state.gate.invalidate(vec![Invalidation::User(user.id.clone())]).await;
+    let roles = roles.into_iter().map(str::to_owned).collect();
+    Ok(axum::Json(UserView::from(&User {
+        roles,
+        updated_at: now,
+        updated_by: Some(principal.user_id.clone()),
+        ..user
+    })))
 }

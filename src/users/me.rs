@@ -14,8 +14,8 @@ use crate::app::AppState;
 use crate::auth::login;
 use crate::auth::permissions::Permission;
 use crate::auth::principal::Principal;
-use crate::domain::Invalid;
 use crate::domain::account::{Email, Username, parse_name, parse_profile};
+use crate::domain::{Invalid, password_policy};
 use crate::http::client_ip::ClientIp;
 use crate::http::error::{ApiError, ApiResult, Problem};
 use crate::http::extract::Json;
@@ -61,7 +61,7 @@ pub struct MePatch {
 }
 
 impl MePatch {
-    pub(crate) fn validate(self) -> ApiResult<ProfileChange> {
+    pub(crate) fn validate(self) -> Result<ProfileChange, Vec<Invalid>> {
         let mut errors: Vec<Invalid> = Vec::new();
         let mut change = ProfileChange::default();
         if let Some(raw) = self.username {
@@ -78,7 +78,7 @@ impl MePatch {
         if let Some(value) = self.profile {
             change.profile = parse_profile(&value).map_err(|e| errors.push(e)).ok();
         }
-        if errors.is_empty() { Ok(change) } else { Err(ApiError::from(errors)) }
+        if errors.is_empty() { Ok(change) } else { Err(errors) }
     }
 }
 
@@ -93,11 +93,15 @@ async fn patch_me(
     Json(patch): Json<MePatch>,
 ) -> ApiResult<axum::Json<UserView>> {
     principal.require(Permission::ProfileWrite)?;
-    let change = patch.validate()?;
-    load(&state, &principal).await?;
-    store::update_profile(&state.db, &principal.user_id, &change, state.clock.now(), &principal.user_id)
-        .await?;
-    Ok(axum::Json(UserView::from(&load(&state, &principal).await?)))
+    let change = patch.validate().map_err(ApiError::from)?;
+    let now = state.clock.now();
+    let mut tx = state.db.begin().await?;
+    let roles = principal.roles.to_vec();
+    let user = store::update_account(&mut tx, &principal.user_id, &change, now, &principal.user_id, roles)
+        .await?
+        .ok_or_else(ApiError::unauthenticated)?;
+    tx.commit().await?;
+    Ok(axum::Json(UserView::from(&user)))
 }
 
 /// Close the caller's account: it is expired and every session and API token ends.
@@ -111,10 +115,12 @@ async fn delete_me(
     principal: Principal,
 ) -> ApiResult<StatusCode> {
     principal.require(Permission::ProfileWrite)?;
-    lifecycle::keep_an_admin(&state, &load(&state, &principal).await?).await?;
-    if !lifecycle::expire(&state, &principal.user_id, &principal.user_id, ip).await? {
-        return Err(ApiError::unauthenticated());
-    }
+    let user = load(&state, &principal).await?;
+    let mut tx = state.db.begin().await?;
+    let expired = lifecycle::expire(&mut tx, &user, &user.id, ip, state.clock.now()).await?;
+    let invalidate = expired.ok_or_else(ApiError::unauthenticated)?;
+    tx.commit().await?;
+    state.gate.invalidate(invalidate).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -141,21 +147,29 @@ async fn change_password(
     // IP budget and account lock as login apply.
     state.limiter.hit(ip).await?;
     let user = load(&state, &principal).await?;
-    if login::check_password(&state, Some(&user), &body.current_password).await?.is_none() {
+    let min = usize::from(state.config.password_min_length);
+    password_policy::check(&body.new_password, &user.username, min)
+        .map_err(|e| Invalid::new("new_password", e.message))?;
+    let attempt = login::check_password(&state, Some(&user), &body.current_password).await?;
+    let hash = match attempt {
+        login::Attempt::Match { .. } => Some(state.hasher.hash(&body.new_password).await?),
+        _ => None,
+    };
+    let now = state.clock.now();
+    let mut tx = state.db.begin().await?;
+    login::settle(&state, &mut tx, &attempt).await?;
+    let Some(hash) = hash else {
+        // The failed attempt counts (and may lock the account): that much is kept.
+        tx.commit().await?;
         return Err(ApiError::invalid(
             "current_password",
             "does not match the current password (or too many attempts: try again later)",
         ));
-    }
-    lifecycle::set_password(
-        &state,
-        &user,
-        &body.new_password,
-        "new_password",
-        Some(session_id),
-        &user.id,
-        ip,
-    )
-    .await?;
+    };
+    store::set_password_hash(&mut tx, &user.id, &hash, now, &user.id).await?;
+    let invalidate =
+        lifecycle::password_changed(&mut tx, &user.id, Some(session_id), &user.id, ip, now).await?;
+    tx.commit().await?;
+    state.gate.invalidate(invalidate).await;
     Ok(StatusCode::NO_CONTENT)
 }

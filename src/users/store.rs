@@ -1,14 +1,12 @@
 //! User queries, one text for both backends.
 
-use sqlx::{Any, Transaction};
-
 use super::model::User;
 use crate::clock::Timestamp;
 use crate::domain::account::{Email, Username};
 use crate::domain::filter::{Field, FieldType, Schema, SortKey, SqlValue};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::listing::{ListSql, Listing};
-use crate::store::{Db, Record, is_unique_violation};
+use crate::store::{Db, Record, Tx, is_unique_violation};
 
 macro_rules! columns {
     () => {
@@ -64,7 +62,7 @@ pub fn conflict_or(err: sqlx::Error) -> ApiError {
 }
 
 /// Inserts the user and its roles inside `tx`; returns the new id.
-pub async fn insert_in(tx: &mut Transaction<'_, Any>, new: NewUser<'_>, now: Timestamp) -> ApiResult<String> {
+pub async fn insert_in(tx: &mut Tx, new: NewUser<'_>, now: Timestamp) -> ApiResult<String> {
     let id = uuid::Uuid::now_v7().to_string();
     sqlx::query(
         "INSERT INTO users (id, username, username_key, email, email_key, name, password_hash,
@@ -88,21 +86,23 @@ pub async fn insert_in(tx: &mut Transaction<'_, Any>, new: NewUser<'_>, now: Tim
 }
 
 /// Replaces the user's roles.
-pub async fn set_roles(db: &Db, user_id: &str, roles: &[&str], now: Timestamp, by: &str) -> ApiResult<()> {
-    let mut tx = db.pool.begin().await?;
-    // The UPDATE first: SQLite takes its write lock at once.
+pub async fn set_roles(
+    tx: &mut Tx,
+    user_id: &str,
+    roles: &[&str],
+    now: Timestamp,
+    by: &str,
+) -> ApiResult<()> {
     sqlx::query("UPDATE users SET updated_at = $2, updated_by = $3 WHERE id = $1")
         .bind(user_id)
         .bind(now)
         .bind(by)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
-    set_roles_in(&mut tx, user_id, roles).await?;
-    tx.commit().await?;
-    Ok(())
+    set_roles_in(tx, user_id, roles).await
 }
 
-async fn set_roles_in(tx: &mut Transaction<'_, Any>, user_id: &str, roles: &[&str]) -> ApiResult<()> {
+async fn set_roles_in(tx: &mut Tx, user_id: &str, roles: &[&str]) -> ApiResult<()> {
     sqlx::query("DELETE FROM user_roles WHERE user_id = $1").bind(user_id).execute(&mut **tx).await?;
     for role in roles {
         sqlx::query("INSERT INTO user_roles (user_id, role) VALUES ($1, $2)")
@@ -122,6 +122,14 @@ pub async fn roles_of(db: &Db, user_id: &str) -> Result<Vec<String>, sqlx::Error
         )
         .await?;
     rows.iter().map(|row| row.try_get_at(0)).collect()
+}
+
+/// The user's roles as `tx` sees them.
+pub async fn roles_in(tx: &mut Tx, user_id: &str) -> ApiResult<Vec<String>> {
+    Ok(sqlx::query_scalar("SELECT role FROM user_roles WHERE user_id = $1 ORDER BY role")
+        .bind(user_id)
+        .fetch_all(&mut **tx)
+        .await?)
 }
 
 async fn with_roles(db: &Db, row: Option<Record>) -> ApiResult<Option<User>> {
@@ -200,30 +208,30 @@ pub async fn claim_nothing(db: &Db) -> ApiResult<()> {
     Ok(())
 }
 
-pub async fn lock_until(db: &Db, id: &str, until: Timestamp) -> ApiResult<()> {
+pub async fn lock_until(tx: &mut Tx, id: &str, until: Timestamp) -> ApiResult<()> {
     sqlx::query("UPDATE users SET locked_until = $2 WHERE id = $1")
         .bind(id)
         .bind(until)
-        .execute(&db.pool)
+        .execute(&mut **tx)
         .await?;
     Ok(())
 }
 
-pub async fn record_success(db: &Db, id: &str) -> ApiResult<()> {
+pub async fn record_success(tx: &mut Tx, id: &str) -> ApiResult<()> {
     sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1 AND (failed_logins <> 0 OR locked_until IS NOT NULL)")
         .bind(id)
-        .execute(&db.pool)
+        .execute(&mut **tx)
         .await?;
     Ok(())
 }
 
-pub async fn set_password_hash(db: &Db, id: &str, hash: &str, now: Timestamp, by: &str) -> ApiResult<()> {
+pub async fn set_password_hash(tx: &mut Tx, id: &str, hash: &str, now: Timestamp, by: &str) -> ApiResult<()> {
     sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3, updated_by = $4 WHERE id = $1")
         .bind(id)
         .bind(hash)
         .bind(now)
         .bind(by)
-        .execute(&db.pool)
+        .execute(&mut **tx)
         .await?;
     Ok(())
 }
@@ -235,80 +243,78 @@ pub struct ProfileChange {
     pub email: Option<Option<Email>>,
     pub name: Option<String>,
     pub profile: Option<String>,
+    /// Administrators only.
+    pub attributes: Option<String>,
+    /// Administrators only: an already hashed new password.
+    pub password_hash: Option<String>,
 }
 
-pub async fn update_profile(
-    db: &Db,
+/// Applies a profile edit, and (administrators) new attributes and a new password
+/// hash, in one statement; the active user as it is now, or `None` if it is gone.
+pub async fn update_account(
+    tx: &mut Tx,
     id: &str,
     change: &ProfileChange,
     now: Timestamp,
     by: &str,
-) -> ApiResult<()> {
+    roles: Vec<String>,
+) -> ApiResult<Option<User>> {
     let email = change.email.as_ref();
-    sqlx::query(
+    let sql = concat!(
         "UPDATE users SET
             username = COALESCE($2, username), username_key = COALESCE($3, username_key),
             email = CASE WHEN $4 = 1 THEN $5 ELSE email END,
             email_key = CASE WHEN $4 = 1 THEN $6 ELSE email_key END,
             name = COALESCE($7, name), profile = COALESCE($8, profile),
-            updated_at = $9, updated_by = $10
-         WHERE id = $1 AND expired_at IS NULL",
-    )
-    .bind(id)
-    .bind(change.username.as_ref().map(|u| u.as_str().to_owned()))
-    .bind(change.username.as_ref().map(Username::key))
-    .bind(i64::from(email.is_some()))
-    .bind(email.and_then(|e| e.as_ref().map(|e| e.as_str().to_owned())))
-    .bind(email.and_then(|e| e.as_ref().map(Email::key)))
-    .bind(change.name.as_deref())
-    .bind(change.profile.as_deref())
-    .bind(now)
-    .bind(by)
-    .execute(&db.pool)
-    .await
-    .map_err(conflict_or)?;
-    Ok(())
+            attributes = COALESCE($9, attributes), password_hash = COALESCE($10, password_hash),
+            updated_at = $11, updated_by = $12
+         WHERE id = $1 AND expired_at IS NULL RETURNING ",
+        columns!()
+    );
+    let row = sqlx::query(sql)
+        .bind(id)
+        .bind(change.username.as_ref().map(|u| u.as_str().to_owned()))
+        .bind(change.username.as_ref().map(Username::key))
+        .bind(i64::from(email.is_some()))
+        .bind(email.and_then(|e| e.as_ref().map(|e| e.as_str().to_owned())))
+        .bind(email.and_then(|e| e.as_ref().map(Email::key)))
+        .bind(change.name.as_deref())
+        .bind(change.profile.as_deref())
+        .bind(change.attributes.as_deref())
+        .bind(change.password_hash.as_deref())
+        .bind(now)
+        .bind(by)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(conflict_or)?;
+    let Some(row) = row else { return Ok(None) };
+    let record = Record::from_any_rows(&[row])?.pop().ok_or(sqlx::Error::RowNotFound)?;
+    Ok(Some(from_row(&record, roles)?))
 }
 
 /// Soft-deletes the user; returns false when already expired or missing.
-pub async fn expire(db: &Db, id: &str, now: Timestamp, by: &str) -> ApiResult<bool> {
+pub async fn expire(tx: &mut Tx, id: &str, now: Timestamp, by: &str) -> ApiResult<bool> {
     let done = sqlx::query(
         "UPDATE users SET expired_at = $2, updated_at = $2, updated_by = $3 WHERE id = $1 AND expired_at IS NULL",
     )
     .bind(id)
     .bind(now)
     .bind(by)
-    .execute(&db.pool)
+    .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected() == 1)
 }
 
-pub async fn update_attributes(
-    db: &Db,
-    id: &str,
-    attributes: &str,
-    now: Timestamp,
-    by: &str,
-) -> ApiResult<()> {
-    sqlx::query("UPDATE users SET attributes = $2, updated_at = $3, updated_by = $4 WHERE id = $1")
-        .bind(id)
-        .bind(attributes)
-        .bind(now)
-        .bind(by)
-        .execute(&db.pool)
-        .await?;
-    Ok(())
-}
-
-/// Active administrators other than `user_id`.
-pub async fn other_admins(db: &Db, user_id: &str) -> ApiResult<u64> {
-    Ok(db
-        .count(
-            "SELECT COUNT(*) FROM user_roles r JOIN users u ON u.id = r.user_id
-             WHERE r.role = 'admin' AND u.expired_at IS NULL AND u.id <> $1",
-            &[SqlValue::Text(user_id.to_owned())],
-        )
-        .await?)
+/// Active administrators other than `user_id`, as `tx` sees them (take the `admins`
+/// lock first, so that the answer still holds when `tx` commits).
+pub async fn other_admins(tx: &mut Tx, user_id: &str) -> ApiResult<i64> {
+    Ok(sqlx::query_scalar(
+        "SELECT COUNT(*) FROM user_roles r JOIN users u ON u.id = r.user_id
+         WHERE r.role = 'admin' AND u.expired_at IS NULL AND u.id <> $1",
+    )
+    .bind(user_id)
+    .fetch_one(&mut **tx)
+    .await?)
 }
 
 /// What user lists can be filtered and sorted on.

@@ -299,6 +299,14 @@ impl TestApp {
         Tokens::from(res.json::<Value>().await.unwrap())
     }
 
+    /// Gives `user_id` these roles directly in the database (how the first
+    /// administrator of a test comes to be).
+    pub async fn grant_roles(&self, user_id: &str, roles: &[&str]) {
+        let mut tx = self.state.db.begin().await.unwrap();
+        hallpass::users::store::set_roles(&mut tx, user_id, roles, self.clock_now(), user_id).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+
     pub async fn refresh(&self, refresh_token: &str) -> Response {
         self.post_json("/api/v1/auth/refresh", &json!({"refresh_token": refresh_token}), None).await
     }

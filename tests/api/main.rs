@@ -6,6 +6,7 @@ mod helpers;
 mod idp;
 
 mod accounts;
+mod atomicity;
 mod cli;
 mod cluster;
 mod external;

@@ -369,9 +369,7 @@ async fn roles_can_be_added_by_configuration(backend: Backend) {
             .await;
     let root = app.register("root").await;
     let root_id = root.user_id.clone().unwrap();
-    hallpass::users::store::set_roles(&app.state.db, &root_id, &["admin"], app.clock_now(), &root_id)
-        .await
-        .unwrap();
+    app.grant_roles(&root_id, &["admin"]).await;
     let ada = app.register("ada").await;
     let res = app
         .put_json(

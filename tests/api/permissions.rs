@@ -58,9 +58,7 @@ impl World {
         let root = app.register("root").await;
         let root_id = root.user_id.clone().unwrap();
         // The first administrator is made from the shell in real life (`hallpass user create`).
-        hallpass::users::store::set_roles(&app.state.db, &root_id, &["admin"], app.clock_now(), &root_id)
-            .await
-            .unwrap();
+        app.grant_roles(&root_id, &["admin"]).await;
         let mia = app.register("mia").await;
         let mia_id = mia.user_id.clone().unwrap();
         let res = app

@@ -109,9 +109,7 @@ async fn runs_are_created_validated_and_owned(backend: Backend) {
 
     // Admins see everyone's runs and may filter by owner.
     let root_id = app.register("root").await.user_id.unwrap();
-    hallpass::users::store::set_roles(&app.state.db, &root_id, &["admin"], app.clock_now(), &root_id)
-        .await
-        .unwrap();
+    app.grant_roles(&root_id, &["admin"]).await;
     let root = app.login_ok("root").await;
     let filter = format!("user_id eq '{}'", me.user_id.clone().unwrap());
     let mine = list(&app, &root.access, &format!("filter={}", urlencode(&filter))).await;
