@@ -3,6 +3,8 @@
 //! Every failure (unknown user, wrong password, locked or expired account) takes the
 //! same time (a real hash is always verified) and gives the same generic 401.
 
+use std::time::Duration;
+
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -34,40 +36,63 @@ pub enum Attempt {
     /// The password is right: `hash` is the stored hash (or, when `rehashed`, its
     /// replacement in today's algorithm).
     Match { user_id: String, hash: String, rehashed: bool },
-    /// A wrong password for an account whose `failures` now include this one.
-    Mismatch { user_id: String, failures: i64 },
+    /// A wrong password for an account.
+    Mismatch { user_id: String },
     /// Unknown, closed, password-less or locked account.
     Refused,
 }
 
-/// Checks `password` for `user`. The attempt is counted against the account (in a
-/// transaction of its own, committed *before* the hash is checked, and locking the
-/// account provisionally at the threshold), so concurrent guesses cannot outrun the
-/// lock. Unknown, closed, password-less and locked accounts do the same work.
+/// Checks `password` for `user`. The check is claimed on the account (in a write of
+/// its own, committed *before* the hash is checked) only while the settled failures
+/// plus the checks in flight stay under the threshold, so concurrent guesses cannot
+/// outrun the lock; a check that finds the account busy waits for the others to
+/// settle instead of failing, so many right passwords at once all get in. Unknown,
+/// closed, password-less and locked accounts do the same work.
 pub async fn check_password(state: &AppState, user: Option<&User>, password: &str) -> ApiResult<Attempt> {
     let now = state.clock.now();
     let max = state.config.login_max_failures;
     let candidate = user.filter(|u| u.expired_at.is_none() && u.password_hash.is_some());
-    let failures = match candidate {
-        Some(user) => store::claim_login_attempt(&state.db, &user.id, now, max).await?,
+    let claimed = match candidate {
+        Some(user) => claim(state, &user.id, now, max).await?,
         None => {
             store::claim_nothing(&state.db).await?;
-            None
+            false
         }
     };
-    let stored = candidate.filter(|_| failures.is_some()).and_then(|u| u.password_hash.as_deref());
+    let stored = candidate.filter(|_| claimed).and_then(|u| u.password_hash.as_deref());
     let verdict = state.hasher.verify(password, stored).await?;
-    let (Some(user), Some(stored), Some(failures)) = (candidate, stored, failures) else {
+    let (Some(user), Some(stored)) = (candidate, stored) else {
         return Ok(Attempt::Refused);
     };
     let user_id = user.id.clone();
     Ok(match verdict {
-        Verdict::Mismatch => Attempt::Mismatch { user_id, failures },
+        Verdict::Mismatch => Attempt::Mismatch { user_id },
         Verdict::Match => Attempt::Match { user_id, hash: stored.to_owned(), rehashed: false },
         Verdict::MatchNeedsRehash => {
             Attempt::Match { user_id, hash: state.hasher.hash(password).await?, rehashed: true }
         }
     })
+}
+
+/// How long a check waits for the account's other checks to settle before giving up
+/// (each takes one password hash, tens of milliseconds).
+const CLAIM_PATIENCE: Duration = Duration::from_secs(5);
+
+/// Claims a check of `user_id`, waiting while other checks of it are in flight; false
+/// when the account is locked (or stays busy past [`CLAIM_PATIENCE`]).
+async fn claim(state: &AppState, user_id: &str, now: Timestamp, max: u32) -> ApiResult<bool> {
+    let deadline = tokio::time::Instant::now() + CLAIM_PATIENCE;
+    let mut pause = Duration::from_millis(5);
+    loop {
+        if store::claim_login_attempt(&state.db, user_id, now, max).await? {
+            return Ok(true);
+        }
+        if store::is_locked(&state.db, user_id, now).await? || tokio::time::Instant::now() >= deadline {
+            return Ok(false);
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
 }
 
 /// Writes what `attempt` means for the account inside `tx`: a success clears the
@@ -83,8 +108,9 @@ pub async fn settle(state: &AppState, tx: &mut Tx, attempt: &Attempt) -> ApiResu
             }
             Ok(Some(hash.clone()))
         }
-        Attempt::Mismatch { user_id, failures } => {
-            if let Some(period) = throttle::lock_period(*failures, state.config.login_max_failures) {
+        Attempt::Mismatch { user_id } => {
+            let failures = store::record_failure(tx, user_id).await?;
+            if let Some(period) = throttle::lock_period(failures, state.config.login_max_failures) {
                 store::lock_until(tx, user_id, now + period).await?;
                 tracing::warn!(user_id = %user_id, failures, period, "account locked after failed logins");
             }

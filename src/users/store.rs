@@ -180,25 +180,42 @@ pub async fn any_admin(db: &Db) -> Result<bool, sqlx::Error> {
     Ok(count > 0)
 }
 
-/// Claims one password attempt for an unlocked account: counts it and, at the
-/// threshold, locks the account provisionally (the caller sets the real period once
-/// the password is known to be wrong). `None` when the account is locked.
-pub async fn claim_login_attempt(
-    db: &Db,
-    id: &str,
-    now: Timestamp,
-    max_failures: u32,
-) -> ApiResult<Option<i64>> {
-    Ok(sqlx::query_scalar(
-        "UPDATE users SET failed_logins = failed_logins + 1,
-             locked_until = CASE WHEN failed_logins + 1 >= $3 THEN $2 + 60 ELSE locked_until END
-         WHERE id = $1 AND (locked_until IS NULL OR locked_until <= $2) RETURNING failed_logins",
+/// In-flight checks of an account older than this are stale (a node died mid-check).
+const STALE_INFLIGHT: i64 = 60;
+
+/// Claims one password check of an unlocked account: true when claimed, i.e. when the
+/// settled failures plus the checks in flight stay under `max_failures` (once a lock
+/// has run out, one check at a time: each failure locks again, for longer); false when
+/// the account is locked or (see [`is_locked`]) other checks must settle first.
+pub async fn claim_login_attempt(db: &Db, id: &str, now: Timestamp, max_failures: u32) -> ApiResult<bool> {
+    let claimed = sqlx::query(
+        "UPDATE users SET
+             login_inflight = (CASE WHEN login_inflight_at IS NULL OR login_inflight_at < $2 - $4
+                               THEN 0 ELSE login_inflight END) + 1,
+             login_inflight_at = $2
+         WHERE id = $1 AND (locked_until IS NULL OR locked_until <= $2)
+           AND (CASE WHEN login_inflight_at IS NULL OR login_inflight_at < $2 - $4
+                THEN 0 ELSE login_inflight END)
+               < (CASE WHEN failed_logins >= $3 THEN 1 ELSE $3 - failed_logins END)",
     )
     .bind(id)
     .bind(now)
     .bind(i64::from(max_failures))
-    .fetch_optional(&db.pool)
-    .await?)
+    .bind(STALE_INFLIGHT)
+    .execute(&db.pool)
+    .await?;
+    Ok(claimed.rows_affected() == 1)
+}
+
+/// Whether the account is locked now (as opposed to waiting for checks in flight).
+pub async fn is_locked(db: &Db, id: &str, now: Timestamp) -> ApiResult<bool> {
+    let row = db
+        .read_optional(
+            "SELECT COUNT(*) AS locked FROM users WHERE id = $1 AND locked_until > $2",
+            &[SqlValue::Text(id.to_owned()), SqlValue::Int(now)],
+        )
+        .await?;
+    Ok(row.map(|r| r.try_get::<i64>("locked")).transpose()?.unwrap_or(0) > 0)
 }
 
 /// The same kind of write as `claim_login_attempt`, touching nothing: an unknown
@@ -217,12 +234,30 @@ pub async fn lock_until(tx: &mut Tx, id: &str, until: Timestamp) -> ApiResult<()
     Ok(())
 }
 
+/// Settles a right password: failures and lock cleared, its check no longer in flight.
 pub async fn record_success(tx: &mut Tx, id: &str) -> ApiResult<()> {
-    sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1 AND (failed_logins <> 0 OR locked_until IS NOT NULL)")
-        .bind(id)
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(
+        "UPDATE users SET failed_logins = 0, locked_until = NULL,
+             login_inflight = CASE WHEN login_inflight > 0 THEN login_inflight - 1 ELSE 0 END
+         WHERE id = $1",
+    )
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
+}
+
+/// Settles a wrong password: one more failure, its check no longer in flight. The
+/// failures counted so far.
+pub async fn record_failure(tx: &mut Tx, id: &str) -> ApiResult<i64> {
+    Ok(sqlx::query_scalar(
+        "UPDATE users SET failed_logins = failed_logins + 1,
+             login_inflight = CASE WHEN login_inflight > 0 THEN login_inflight - 1 ELSE 0 END
+         WHERE id = $1 RETURNING failed_logins",
+    )
+    .bind(id)
+    .fetch_one(&mut **tx)
+    .await?)
 }
 
 pub async fn set_password_hash(tx: &mut Tx, id: &str, hash: &str, now: Timestamp, by: &str) -> ApiResult<()> {

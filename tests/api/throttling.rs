@@ -9,6 +9,7 @@ use crate::on_both_backends;
 on_both_backends!(
     accounts_lock_after_repeated_failures,
     concurrent_guesses_cannot_outrun_the_lock,
+    many_right_passwords_at_once_all_get_in,
     ip_budget_answers_429,
     forwarded_for_needs_a_trusted_proxy
 );
@@ -128,4 +129,32 @@ async fn concurrent_guesses_cannot_outrun_the_lock(backend: Backend) {
         .unwrap();
     assert_eq!(counted, 3);
     assert_eq!(app.login("walt", PASSWORD).await.status(), StatusCode::UNAUTHORIZED);
+}
+
+async fn many_right_passwords_at_once_all_get_in(backend: Backend) {
+    let app = TestApp::spawn_with(backend, Options::default().arg("--login-max-failures", "3")).await;
+    app.register("rita").await;
+    let logins = (0..32).map(|_| {
+        let (client, url) = (app.client.clone(), app.url("/api/v1/auth/login"));
+        tokio::spawn(async move {
+            let body = json!({"username": "rita", "password": PASSWORD});
+            client.post(url).json(&body).send().await.unwrap().status()
+        })
+    });
+    for login in logins.collect::<Vec<_>>() {
+        assert_eq!(login.await.unwrap(), StatusCode::OK);
+    }
+    // Nothing was counted against the account, and nothing is left in flight.
+    let row: (i64, Option<i64>, i64) = sqlx::query_as(
+        "SELECT failed_logins, locked_until, login_inflight FROM users WHERE username = 'rita'",
+    )
+    .fetch_one(&app.state.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(row, (0, None, 0));
+    // Wrong guesses afterwards still lock after three.
+    for _ in 0..3 {
+        assert_eq!(app.login("rita", "a wrong passphrase").await.status(), StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(app.login("rita", PASSWORD).await.status(), StatusCode::UNAUTHORIZED, "locked");
 }
