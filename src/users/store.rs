@@ -61,9 +61,44 @@ pub fn conflict_or(err: sqlx::Error) -> ApiError {
     }
 }
 
+/// Login takes a username or an e-mail address, so neither may be another account's
+/// other name: a username that is someone's address (or the reverse) would capture
+/// their "log in with e-mail". The unique indexes guard each column on its own.
+async fn names_are_free(
+    tx: &mut Tx,
+    id: &str,
+    username_key: Option<&str>,
+    email_key: Option<&str>,
+) -> ApiResult<()> {
+    if let Some(key) = username_key {
+        let clash: Option<String> =
+            sqlx::query_scalar("SELECT id FROM users WHERE email_key = $1 AND id <> $2")
+                .bind(key)
+                .bind(id)
+                .fetch_optional(&mut **tx)
+                .await?;
+        if clash.is_some() {
+            return Err(ApiError::conflict("username_taken", "that username is already taken"));
+        }
+    }
+    if let Some(key) = email_key {
+        let clash: Option<String> =
+            sqlx::query_scalar("SELECT id FROM users WHERE username_key = $1 AND id <> $2")
+                .bind(key)
+                .bind(id)
+                .fetch_optional(&mut **tx)
+                .await?;
+        if clash.is_some() {
+            return Err(ApiError::conflict("email_taken", "that e-mail address is already in use"));
+        }
+    }
+    Ok(())
+}
+
 /// Inserts the user and its roles inside `tx`; returns the new id.
 pub async fn insert_in(tx: &mut Tx, new: NewUser<'_>, now: Timestamp) -> ApiResult<String> {
     let id = uuid::Uuid::now_v7().to_string();
+    names_are_free(tx, &id, Some(&new.username.key()), new.email.map(Email::key).as_deref()).await?;
     sqlx::query(
         "INSERT INTO users (id, username, username_key, email, email_key, name, password_hash,
                             created_at, updated_at, updated_by)
@@ -295,6 +330,9 @@ pub async fn update_account(
     roles: Vec<String>,
 ) -> ApiResult<Option<User>> {
     let email = change.email.as_ref();
+    let email_key = email.and_then(|e| e.as_ref().map(Email::key));
+    names_are_free(tx, id, change.username.as_ref().map(Username::key).as_deref(), email_key.as_deref())
+        .await?;
     let sql = concat!(
         "UPDATE users SET
             username = COALESCE($2, username), username_key = COALESCE($3, username_key),

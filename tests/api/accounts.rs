@@ -11,6 +11,7 @@ on_both_backends!(
     forms_are_accepted,
     registration_validates_every_field,
     usernames_are_unique_case_insensitively,
+    e_mail_shaped_usernames_never_capture_an_address,
     patch_me_edits_only_editable_fields,
     password_change_ends_other_sessions,
     closing_the_account_ends_access,
@@ -252,4 +253,37 @@ async fn closed_registration_is_refused(backend: Backend) {
         .post_json("/api/v1/auth/register", &json!({"username": "henry", "password": PASSWORD}), None)
         .await;
     assert_problem(res, StatusCode::FORBIDDEN, "forbidden").await;
+}
+
+async fn e_mail_shaped_usernames_never_capture_an_address(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    // Older systems named accounts by e-mail address: such names work.
+    let res = app
+        .post_json(
+            "/api/v1/auth/register",
+            &json!({"username": "Amichay.Oren+3970@gmail.com", "password": PASSWORD}),
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert_eq!(app.login("amichay.oren+3970@GMAIL.com", PASSWORD).await.status(), StatusCode::OK);
+    // But no account's username may be another's address, nor the reverse.
+    let body = json!({"username": "eve", "password": PASSWORD, "email": "victim@example.com"});
+    assert_eq!(app.post_json("/api/v1/auth/register", &body, None).await.status(), StatusCode::CREATED);
+    let squat = json!({"username": "Victim@example.com", "password": PASSWORD});
+    let res = app.post_json("/api/v1/auth/register", &squat, None).await;
+    assert_problem(res, StatusCode::CONFLICT, "username_taken").await;
+    let squat = json!({"username": "zed", "password": PASSWORD, "email": "AMICHAY.oren+3970@gmail.com"});
+    let res = app.post_json("/api/v1/auth/register", &squat, None).await;
+    assert_problem(res, StatusCode::CONFLICT, "email_taken").await;
+    let zed = app.register("zed").await;
+    let res =
+        app.patch_json("/api/v1/users/me", &json!({"username": "victim@example.com"}), &zed.access).await;
+    assert_problem(res, StatusCode::CONFLICT, "username_taken").await;
+    // One's own address as one's own username is fine.
+    let res = app.patch_json("/api/v1/users/me", &json!({"email": "zed@example.com"}), &zed.access).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = app.patch_json("/api/v1/users/me", &json!({"username": "zed@example.com"}), &zed.access).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(app.login("zed@example.com", PASSWORD).await.status(), StatusCode::OK);
 }
