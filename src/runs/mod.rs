@@ -8,3 +8,4 @@ pub mod routes;
 pub mod store;
 pub mod weather;
 pub mod weather_jobs;
+pub mod weather_queue;

@@ -5,8 +5,8 @@
 use time::OffsetDateTime;
 
 use super::model::{Run, WeatherStatus};
-use super::store;
 use super::weather::{WeatherError, WeatherProvider};
+use super::{store, weather_queue};
 use crate::app::AppState;
 use crate::domain::Invalid;
 use crate::http::error::{ApiError, ApiResult};
@@ -66,27 +66,35 @@ pub async fn process_due(state: &AppState) -> ApiResult<usize> {
     // The lease outlasts the whole batch even if every lookup runs into its timeout.
     let timeout = i64::try_from(state.config.weather_timeout_ms / 1000 + 1).unwrap_or(60);
     let lease_until = state.clock.now() + BATCH * timeout + 60;
-    let claims = store::claim_weather_jobs(&state.db, state.clock.now(), lease_until, BATCH).await?;
+    let claims = weather_queue::claim_weather_jobs(&state.db, state.clock.now(), lease_until, BATCH).await?;
     for claim in &claims {
         let Some(run) = store::find(&state.db, &claim.run_id, None).await? else { continue };
         let attempt = claim.attempts + 1;
         let result = state.weather.daily(run.date, run.lat, run.lon, today(state)).await;
         match result {
             Ok(conditions) => {
-                store::finish_weather(&state.db, claim, &run, WeatherStatus::Ok, Some(&conditions)).await?;
+                weather_queue::finish_weather(&state.db, claim, &run, WeatherStatus::Ok, Some(&conditions))
+                    .await?;
             }
             Err(WeatherError::RateLimited(wait)) => {
                 tracing::info!(run_id = %claim.run_id, wait, "weather provider rate-limited; pausing this job");
-                store::retry_weather_job(&state.db, claim, claim.attempts, state.clock.now() + wait).await?;
+                weather_queue::retry_weather_job(&state.db, claim, claim.attempts, state.clock.now() + wait)
+                    .await?;
             }
             Err(err) if matches!(err, WeatherError::Permanent(_)) || attempt >= MAX_ATTEMPTS => {
                 tracing::info!(run_id = %claim.run_id, attempt, error = %err, "weather unavailable for good");
-                store::finish_weather(&state.db, claim, &run, WeatherStatus::Unavailable, None).await?;
+                weather_queue::finish_weather(&state.db, claim, &run, WeatherStatus::Unavailable, None)
+                    .await?;
             }
             Err(err) => {
                 tracing::info!(run_id = %claim.run_id, attempt, error = %err, "weather lookup failed; will retry");
-                store::retry_weather_job(&state.db, claim, attempt, state.clock.now() + backoff(attempt))
-                    .await?;
+                weather_queue::retry_weather_job(
+                    &state.db,
+                    claim,
+                    attempt,
+                    state.clock.now() + backoff(attempt),
+                )
+                .await?;
             }
         }
     }
