@@ -198,7 +198,7 @@ impl Db {
 
 /// A read inside a transaction: it sees the transaction's own writes, and on
 /// PostgreSQL the rows it locked.
-pub async fn read_in(
+async fn read_in(
     conn: &mut sqlx::AnyConnection,
     sql: &str,
     params: &[SqlValue],

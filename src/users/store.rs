@@ -53,9 +53,9 @@ pub fn conflict_or(err: sqlx::Error) -> ApiError {
     };
     let what = db.constraint().unwrap_or_else(|| db.message());
     if what.contains("email") {
-        ApiError::conflict("email_taken", "that e-mail address is already in use")
+        email_taken()
     } else if what.contains("username") {
-        ApiError::conflict("username_taken", "that username is already taken")
+        username_taken()
     } else {
         ApiError::conflict("conflict", "the record already exists")
     }
@@ -70,29 +70,31 @@ async fn names_are_free(
     username_key: Option<&str>,
     email_key: Option<&str>,
 ) -> ApiResult<()> {
-    if let Some(key) = username_key {
-        let clash: Option<String> =
-            sqlx::query_scalar("SELECT id FROM users WHERE email_key = $1 AND id <> $2")
-                .bind(key)
-                .bind(id)
-                .fetch_optional(&mut **tx)
-                .await?;
-        if clash.is_some() {
-            return Err(ApiError::conflict("username_taken", "that username is already taken"));
-        }
+    if username_key.is_none() && email_key.is_none() {
+        return Ok(());
     }
-    if let Some(key) = email_key {
-        let clash: Option<String> =
-            sqlx::query_scalar("SELECT id FROM users WHERE username_key = $1 AND id <> $2")
-                .bind(key)
-                .bind(id)
-                .fetch_optional(&mut **tx)
-                .await?;
-        if clash.is_some() {
-            return Err(ApiError::conflict("email_taken", "that e-mail address is already in use"));
-        }
+    let clash: Option<i64> = sqlx::query_scalar(
+        "SELECT CASE WHEN email_key = $1 THEN 1 ELSE 0 END FROM users
+         WHERE id <> $3 AND (email_key = $1 OR username_key = $2) LIMIT 1",
+    )
+    .bind(username_key)
+    .bind(email_key)
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    match clash {
+        Some(1) => Err(username_taken()),
+        Some(_) => Err(email_taken()),
+        None => Ok(()),
     }
-    Ok(())
+}
+
+fn username_taken() -> ApiError {
+    ApiError::conflict("username_taken", "that username is already taken")
+}
+
+fn email_taken() -> ApiError {
+    ApiError::conflict("email_taken", "that e-mail address is already in use")
 }
 
 /// Inserts the user and its roles inside `tx`; returns the new id.
