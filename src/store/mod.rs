@@ -48,6 +48,12 @@ pub struct Db {
     counts: Cache<String, (i64, u64)>,
 }
 
+/// The longest a request waits for a PostgreSQL connection. sqlx keeps retrying a
+/// refused connection until then, so while the server is down every request takes
+/// this long to answer 503: it stays well under the 3 s the API promises (an
+/// overloaded server likewise turns into a quick 503 instead of a hung request).
+const POSTGRES_PATIENCE: Duration = Duration::from_secs(2);
+
 /// Counts kept, and for how long one unused is kept.
 const CACHED_COUNTS: u64 = 10_000;
 const CACHED_COUNT_IDLE: Duration = Duration::from_secs(600);
@@ -110,9 +116,7 @@ impl Db {
             }
             Backend::Postgres => {
                 let options = AnyConnectOptions::from_str(url)?.disable_statement_logging();
-                // A short acquire timeout turns an overloaded or unreachable server
-                // into a quick 503 instead of a hung request.
-                pool_options(16, Duration::from_secs(3)).connect_with(options).await?
+                pool_options(16, POSTGRES_PATIENCE).connect_with(options).await?
             }
         };
         let counts = Cache::builder().max_capacity(CACHED_COUNTS).time_to_idle(CACHED_COUNT_IDLE).build();

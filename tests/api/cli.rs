@@ -7,19 +7,7 @@ use std::process::{Command, Stdio};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::PASSWORD;
-
-fn hallpass(dir: &std::path::Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_hallpass"));
-    // Whatever the shell exported, the binary sees only what each test gives it.
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("HALLPASS_") {
-            command.env_remove(name);
-        }
-    }
-    command.current_dir(dir).env("HALLPASS_DATA_DIR", dir.join("data")).env("HALLPASS_LOG_FORMAT", "json");
-    command
-}
+use crate::helpers::{PASSWORD, hallpass_binary as hallpass};
 
 #[test]
 fn help_lists_every_setting() {

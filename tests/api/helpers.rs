@@ -74,6 +74,19 @@ macro_rules! with_redis_on_both_backends {
     )* };
 }
 
+/// The `hallpass` binary, run in `dir` with its data there and JSON logs. Whatever the
+/// shell exported, the binary sees only the `HALLPASS_*` settings each test gives it.
+pub fn hallpass_binary(dir: &std::path::Path) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_hallpass"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("HALLPASS_") {
+            command.env_remove(name);
+        }
+    }
+    command.current_dir(dir).env("HALLPASS_DATA_DIR", dir.join("data")).env("HALLPASS_LOG_FORMAT", "json");
+    command
+}
+
 /// A database that exists for one test and is removed afterwards.
 pub struct TestDb {
     pub url: String,
@@ -97,6 +110,21 @@ impl TestDb {
                 Self { url: format!("{base}/{name}"), postgres: Some((admin, name)), _dir: None }
             }
         }
+    }
+}
+
+impl TestDb {
+    /// `host:port` of the database server.
+    pub fn server(&self) -> String {
+        let after_scheme = self.url.split_once("://").map_or(self.url.as_str(), |(_, rest)| rest);
+        let after_user = after_scheme.rsplit_once('@').map_or(after_scheme, |(_, rest)| rest);
+        after_user.split('/').next().unwrap_or(after_user).to_owned()
+    }
+
+    /// The same database, reached through `addr` (a proxy in front of its server).
+    pub fn reached_through(mut self, addr: std::net::SocketAddr) -> Self {
+        self.url = self.url.replacen(&self.server(), &addr.to_string(), 1);
+        self
     }
 }
 
@@ -172,7 +200,12 @@ impl TestApp {
     }
 
     pub async fn spawn_with(backend: Backend, options: Options) -> Self {
-        let db = Arc::new(TestDb::new(backend).await);
+        Self::spawn_on(TestDb::new(backend).await, options).await
+    }
+
+    /// A server on a database the test prepared.
+    pub async fn spawn_on(db: TestDb, options: Options) -> Self {
+        let db = Arc::new(db);
         let prefix = format!("hallpass-test-{}", uuid::Uuid::new_v4().simple());
         let mut args = options.args;
         if options.redis {

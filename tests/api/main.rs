@@ -4,12 +4,14 @@
 
 mod helpers;
 mod idp;
+mod tcp_cut;
 
 mod accounts;
 mod atomicity;
 mod cli;
 mod cluster;
 mod external;
+mod faults;
 mod filter_properties;
 mod forged_tokens;
 mod http_conventions;
