@@ -7,5 +7,6 @@ pub mod report;
 pub mod routes;
 pub mod store;
 pub mod weather;
+pub mod weather_batch;
 pub mod weather_jobs;
 pub mod weather_queue;

@@ -31,16 +31,6 @@ pub enum WeatherError {
     Permanent(String),
 }
 
-pub trait WeatherProvider: Send + Sync + 'static {
-    fn daily(
-        &self,
-        date: Date,
-        lat: f64,
-        lon: f64,
-        today: Date,
-    ) -> impl Future<Output = Result<Conditions, WeatherError>> + Send;
-}
-
 pub struct OpenMeteo {
     http: reqwest::Client,
     archive_url: String,
@@ -49,6 +39,12 @@ pub struct OpenMeteo {
 
 /// The archive lags a few days behind; newer dates come from the forecast API.
 const ARCHIVE_LAG_DAYS: i64 = 5;
+
+/// Which of the provider's APIs has `date`'s weather: the archive for past dates, the
+/// forecast for recent and future ones. One request asks one of them.
+pub fn archived(date: Date, today: Date) -> bool {
+    (today - date).whole_days() > ARCHIVE_LAG_DAYS
+}
 
 #[derive(Deserialize)]
 struct Response {
@@ -65,8 +61,28 @@ struct Daily {
     weather_code: Option<Vec<Option<f64>>>,
 }
 
-fn first(values: &Option<Vec<Option<f64>>>) -> Option<f64> {
-    values.as_ref().and_then(|v| v.first().copied().flatten()).filter(|f| f.is_finite())
+impl Daily {
+    /// The conditions of the day at `index`; `None` while the provider lists the day
+    /// without its values yet.
+    fn day(&self, index: usize) -> Option<Conditions> {
+        let at = |values: &Option<Vec<Option<f64>>>| {
+            values.as_ref().and_then(|v| v.get(index).copied().flatten()).filter(|f| f.is_finite())
+        };
+        let code = at(&self.weather_code).map(|c| c as i64);
+        let (max, min, rain) =
+            (at(&self.temperature_2m_max), at(&self.temperature_2m_min), at(&self.precipitation_sum));
+        if code.is_none() && max.is_none() && min.is_none() && rain.is_none() {
+            return None;
+        }
+        Some(Conditions {
+            temperature_max: max,
+            temperature_min: min,
+            precipitation: rain,
+            wind_speed_max: at(&self.wind_speed_10m_max),
+            code,
+            summary: code.map_or("unknown", summary).to_owned(),
+        })
+    }
 }
 
 impl OpenMeteo {
@@ -74,21 +90,41 @@ impl OpenMeteo {
         let http = reqwest::Client::builder().timeout(timeout).connect_timeout(timeout).build()?;
         Ok(Self { http, archive_url, forecast_url })
     }
-}
 
-impl WeatherProvider for OpenMeteo {
-    async fn daily(&self, date: Date, lat: f64, lon: f64, today: Date) -> Result<Conditions, WeatherError> {
-        let archived = (today - date).whole_days() > ARCHIVE_LAG_DAYS;
-        let url = if archived { &self.archive_url } else { &self.forecast_url };
-        let day = date.to_string();
+    /// One day's conditions at a place.
+    pub async fn daily(
+        &self,
+        date: Date,
+        lat: f64,
+        lon: f64,
+        today: Date,
+    ) -> Result<Conditions, WeatherError> {
+        let days = self.days(lat, lon, date, date, today).await?;
+        days.into_iter()
+            .find_map(|(day, conditions)| (day == date).then_some(conditions).flatten())
+            .ok_or_else(|| WeatherError::Transient(format!("no values yet for {date}")))
+    }
+
+    /// Every day's conditions from `first` to `last` at a place, in one request (to
+    /// the archive when `first` is archived, else to the forecast): each listed day,
+    /// with `None` for a day the provider lists without values yet.
+    pub async fn days(
+        &self,
+        lat: f64,
+        lon: f64,
+        first: Date,
+        last: Date,
+        today: Date,
+    ) -> Result<Vec<(Date, Option<Conditions>)>, WeatherError> {
+        let url = if archived(first, today) { &self.archive_url } else { &self.forecast_url };
         let response = self
             .http
             .get(url)
             .query(&[
                 ("latitude", lat.to_string()),
                 ("longitude", lon.to_string()),
-                ("start_date", day.clone()),
-                ("end_date", day.clone()),
+                ("start_date", first.to_string()),
+                ("end_date", last.to_string()),
                 (
                     "daily",
                     "temperature_2m_max,temperature_2m_min,precipitation_sum,wind_speed_10m_max,weather_code"
@@ -118,23 +154,14 @@ impl WeatherProvider for OpenMeteo {
         let body: Response =
             response.json().await.map_err(|e| WeatherError::Transient(e.without_url().to_string()))?;
         let daily = body.daily;
-        if daily.time.first() != Some(&day) {
-            return Err(WeatherError::Transient(format!("no data for {day}")));
-        }
-        let code = first(&daily.weather_code).map(|c| c as i64);
-        let values = [&daily.temperature_2m_max, &daily.temperature_2m_min, &daily.precipitation_sum];
-        if code.is_none() && values.iter().all(|v| first(v).is_none()) {
-            // The archive lists a day before it has its data: ask again later.
-            return Err(WeatherError::Transient(format!("no values yet for {day}")));
-        }
-        Ok(Conditions {
-            temperature_max: first(&daily.temperature_2m_max),
-            temperature_min: first(&daily.temperature_2m_min),
-            precipitation: first(&daily.precipitation_sum),
-            wind_speed_max: first(&daily.wind_speed_10m_max),
-            code,
-            summary: code.map_or("unknown", summary).to_owned(),
-        })
+        let format = time::macros::format_description!("[year]-[month]-[day]");
+        Ok(daily
+            .time
+            .iter()
+            .enumerate()
+            .filter_map(|(i, day)| Some((Date::parse(day, format).ok()?, daily.day(i))))
+            .filter(|(day, _)| (first..=last).contains(day))
+            .collect())
     }
 }
 

@@ -21,4 +21,5 @@ mod permissions;
 mod runs;
 mod sessions;
 mod throttling;
+mod weather_queue;
 mod weather_stub;

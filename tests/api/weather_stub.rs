@@ -52,17 +52,30 @@ async fn answer(
         }
         Mode::Garbage => "{\"daily\": [".into_response(),
         Mode::Ok => {
-            let day = query.get("start_date").cloned().unwrap_or_default();
+            // Every day from start_date to end_date, as Open-Meteo answers a range.
+            let day = |name: &str| {
+                let text = query.get(name).map_or("", String::as_str);
+                time::Date::parse(text, time::macros::format_description!("[year]-[month]-[day]"))
+            };
+            let (Ok(first), Ok(last)) = (day("start_date"), day("end_date")) else {
+                return (StatusCode::BAD_REQUEST, axum::Json(json!({"error": true, "reason": "dates"})))
+                    .into_response();
+            };
+            let days: Vec<String> = std::iter::successors(Some(first), |d| d.next_day())
+                .take_while(|d| *d <= last)
+                .map(|d| d.to_string())
+                .collect();
+            let each = |value: f64| vec![value; days.len()];
             axum::Json(json!({
                 "latitude": 32.08, "longitude": 34.78, "timezone": "UTC",
                 "daily_units": {"temperature_2m_max": "°C"},
                 "daily": {
-                    "time": [day],
-                    "temperature_2m_max": [21.5],
-                    "temperature_2m_min": [12.25],
-                    "precipitation_sum": [0.4],
-                    "wind_speed_10m_max": [18.0],
-                    "weather_code": [61]
+                    "time": days,
+                    "temperature_2m_max": each(21.5),
+                    "temperature_2m_min": each(12.25),
+                    "precipitation_sum": each(0.4),
+                    "wind_speed_10m_max": each(18.0),
+                    "weather_code": each(61.0)
                 }
             }))
             .into_response()
