@@ -208,13 +208,6 @@ async fn create_user(
     let input = AccountInput { username, password: Some(&password), email, name: None };
     let creation = Creation { roles: &role_names, created_by: None, link: None };
     let min = usize::from(config.password_min_length);
-    let explain = |err: ApiError| match err {
-        ApiError::Validation(errors) => {
-            let problems: Vec<String> = errors.iter().map(|e| format!("{} {}", e.field, e.message)).collect();
-            anyhow::anyhow!("{}", problems.join("; "))
-        }
-        other => anyhow::anyhow!("{other}"),
-    };
     let account = accounts::validate(&PasswordHasherPool::new()?, min, &input).await.map_err(explain)?;
     let mut tx = db.begin().await?;
     let user = accounts::create(&mut tx, account, creation, SystemClock.now()).await.map_err(explain)?;

@@ -1,8 +1,6 @@
 //! `GET /api/v1/audit`.
 
 use axum::extract::State;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use super::AuditEntry;
 use crate::app::AppState;
@@ -14,16 +12,12 @@ use crate::http::extract::Query;
 use crate::http::listing::ListQuery;
 use crate::http::paging::Page;
 
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_audit))
-}
-
 /// Security events, newest first (needs `audit:read`).
 #[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(ListQuery, AuditCursor),
     responses((status = 200, body = Page<AuditEntry>), (status = 400, body = Problem),
               (status = 401, body = Problem), (status = 403, body = Problem)),
     security(("bearer" = [])))]
-async fn list_audit(
+pub(crate) async fn list_audit(
     State(state): State<AppState>,
     principal: Principal,
     Query(list): Query<ListQuery>,

@@ -6,8 +6,6 @@ use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use super::login::{self, TokenResponse};
 use super::principal::{ExternalIdentity, Principal};
@@ -25,18 +23,6 @@ use crate::http::paging::Page;
 use crate::users;
 use crate::users::accounts::{self, AccountInput, Creation, Link};
 use crate::users::model::UserView;
-
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(register))
-        .routes(routes!(login))
-        .routes(routes!(refresh))
-        .routes(routes!(logout))
-        .routes(routes!(verify))
-        .routes(routes!(list_sessions))
-        .routes(routes!(delete_session))
-        .routes(routes!(register_external))
-}
 
 fn user_agent(headers: &HeaderMap) -> &str {
     headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default()
@@ -66,7 +52,7 @@ pub struct RegisterResponse {
     request_body(content = RegisterRequest, content_type = "application/json"),
     responses((status = 201, body = RegisterResponse), (status = 409, body = Problem),
               (status = 422, body = Problem), (status = 429, body = Problem)))]
-async fn register(
+pub(crate) async fn register(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
@@ -117,7 +103,7 @@ pub struct LoginRequest {
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth",
     request_body(content = LoginRequest, content_type = "application/json"),
     responses((status = 200, body = TokenResponse), (status = 401, body = Problem), (status = 429, body = Problem)))]
-async fn login(
+pub(crate) async fn login(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
@@ -166,7 +152,7 @@ pub struct RefreshRequest {
 #[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth",
     request_body(content = RefreshRequest, content_type = "application/json"),
     responses((status = 200, body = TokenResponse), (status = 401, body = Problem), (status = 429, body = Problem)))]
-async fn refresh(
+pub(crate) async fn refresh(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     JsonOrForm(body): JsonOrForm<RefreshRequest>,
@@ -221,7 +207,7 @@ pub struct LogoutRequest {
     request_body(content = Option<LogoutRequest>, content_type = "application/json"),
     responses((status = 204), (status = 401, body = Problem), (status = 403, body = Problem)),
     security(("bearer" = [])))]
-async fn logout(
+pub(crate) async fn logout(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     principal: Principal,
@@ -260,7 +246,7 @@ pub struct VerifyResponse {
 #[utoipa::path(get, path = "/api/v1/auth/verify", tag = "auth",
     responses((status = 200, body = VerifyResponse), (status = 401, body = Problem)),
     security(("bearer" = [])))]
-async fn verify(principal: Principal) -> axum::Json<VerifyResponse> {
+pub(crate) async fn verify(principal: Principal) -> axum::Json<VerifyResponse> {
     axum::Json(VerifyResponse {
         valid: true,
         session_id: principal.session_id().ok().map(str::to_owned),
@@ -300,7 +286,7 @@ impl SessionView {
     responses((status = 200, body = Page<SessionView>), (status = 400, body = Problem),
               (status = 401, body = Problem), (status = 403, body = Problem)),
     security(("bearer" = [])))]
-async fn list_sessions(
+pub(crate) async fn list_sessions(
     State(state): State<AppState>,
     principal: Principal,
     Query(list): Query<ListQuery>,
@@ -318,7 +304,7 @@ async fn list_sessions(
     responses((status = 204), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem)),
     security(("bearer" = [])))]
-async fn delete_session(
+pub(crate) async fn delete_session(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     principal: Principal,
@@ -356,7 +342,7 @@ pub struct ExternalRegistration {
     responses((status = 201, body = UserView), (status = 401, body = Problem), (status = 404, body = Problem),
               (status = 409, body = Problem), (status = 422, body = Problem), (status = 503, body = Problem)),
     security(("bearer" = [])))]
-async fn register_external(
+pub(crate) async fn register_external(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     ExternalIdentity(identity): ExternalIdentity,

@@ -7,20 +7,9 @@ use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::response::IntoResponse;
 use serde::Serialize;
 use utoipa::ToSchema;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use super::error::{ApiError, ApiResult, Problem};
 use crate::app::AppState;
-
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(healthz))
-        .routes(routes!(readyz))
-        .routes(routes!(metrics))
-        .routes(routes!(openapi))
-        .routes(routes!(jwks))
-}
 
 #[derive(Serialize, ToSchema)]
 pub struct Status {
@@ -29,14 +18,14 @@ pub struct Status {
 
 /// Liveness: the process answers.
 #[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, body = Status)))]
-async fn healthz() -> axum::Json<Status> {
+pub(crate) async fn healthz() -> axum::Json<Status> {
     axum::Json(Status { status: "ok" })
 }
 
 /// Readiness: the database (and Redis, if configured) answer.
 #[utoipa::path(get, path = "/readyz", tag = "ops",
     responses((status = 200, body = Status), (status = 503, body = Problem)))]
-async fn readyz(State(state): State<AppState>) -> ApiResult<axum::Json<Status>> {
+pub(crate) async fn readyz(State(state): State<AppState>) -> ApiResult<axum::Json<Status>> {
     state.db.ping().await?;
     state.cluster.ping().await?;
     Ok(axum::Json(Status { status: "ready" }))
@@ -44,7 +33,7 @@ async fn readyz(State(state): State<AppState>) -> ApiResult<axum::Json<Status>> 
 
 /// Prometheus metrics (text exposition format).
 #[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, content_type = "text/plain")))]
-async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+pub(crate) async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     ([(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render())
 }
 
@@ -54,12 +43,12 @@ pub struct OpenApiDocument(pub Bytes);
 
 /// This API's OpenAPI 3.1 description.
 #[utoipa::path(get, path = "/openapi.json", tag = "ops", responses((status = 200, content_type = "application/json")))]
-async fn openapi(Extension(doc): Extension<OpenApiDocument>) -> impl IntoResponse {
+pub(crate) async fn openapi(Extension(doc): Extension<OpenApiDocument>) -> impl IntoResponse {
     ([(CONTENT_TYPE, "application/json")], doc.0)
 }
 
 /// Public keys that verify our access tokens (RFC 7517).
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "ops", responses((status = 200, content_type = "application/json")))]
-async fn jwks(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+pub(crate) async fn jwks(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     Ok(([(CACHE_CONTROL, "public, max-age=300")], axum::Json(state.keys.jwks())))
 }

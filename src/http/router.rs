@@ -15,11 +15,13 @@ use tower_http::trace::TraceLayer;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::error::{ApiError, problem_response};
 use super::middleware::{problem_defaults, track};
 use super::ops::{self, OpenApiDocument};
 use crate::app::AppState;
+use crate::runs::routes::IMPORT_LIMIT;
 
 /// Largest request body any JSON endpoint accepts.
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -48,16 +50,47 @@ impl Modify for BearerAuth {
     }
 }
 
-/// The API description and the routes it describes, before state is attached.
+/// The API description and the routes it describes, before state is attached: every
+/// path and the handler that serves it.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    use crate::{audit, auth, runs, tokens, users};
+    // Imports carry a whole CSV file: the one route with a larger body limit.
+    let import = OpenApiRouter::new()
+        .routes(routes!(runs::routes::import_runs))
+        .layer(DefaultBodyLimit::max(IMPORT_LIMIT));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .merge(ops::router())
-        .merge(crate::auth::routes::router())
-        .merge(crate::users::me::router())
-        .merge(crate::users::manage::router())
-        .merge(crate::tokens::routes::router())
-        .merge(crate::audit::routes::router())
-        .merge(crate::runs::routes::router())
+        // /healthz, /readyz, /metrics, /openapi.json, /.well-known/jwks.json
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::readyz))
+        .routes(routes!(ops::metrics))
+        .routes(routes!(ops::openapi))
+        .routes(routes!(ops::jwks))
+        // /api/v1/auth/…
+        .routes(routes!(auth::routes::register))
+        .routes(routes!(auth::routes::login))
+        .routes(routes!(auth::routes::refresh))
+        .routes(routes!(auth::routes::logout))
+        .routes(routes!(auth::routes::verify))
+        .routes(routes!(auth::routes::list_sessions))
+        .routes(routes!(auth::routes::delete_session))
+        .routes(routes!(auth::routes::register_external))
+        // /api/v1/users/me…
+        .routes(routes!(users::me::get_me, users::me::patch_me, users::me::delete_me))
+        .routes(routes!(users::me::change_password))
+        // /api/v1/users[/{id}[/roles]]
+        .routes(routes!(users::manage::list_users, users::manage::create_user))
+        .routes(routes!(users::manage::get_user, users::manage::patch_user, users::manage::delete_user))
+        .routes(routes!(users::manage::set_roles))
+        // /api/v1/tokens…
+        .routes(routes!(tokens::routes::create_token, tokens::routes::list_tokens))
+        .routes(routes!(tokens::routes::delete_token))
+        // /api/v1/audit
+        .routes(routes!(audit::routes::list_audit))
+        // /api/v1/runs…
+        .routes(routes!(runs::routes::create_run, runs::routes::list_runs))
+        .routes(routes!(runs::routes::get_run, runs::routes::patch_run, runs::routes::delete_run))
+        .routes(routes!(runs::routes::weekly_report))
+        .merge(import)
         .split_for_parts()
 }
 

@@ -1,12 +1,10 @@
 //! `/api/v1/runs…`: runs, the weekly report, CSV import.
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use super::model::{
     LocationInput, MAX_DISTANCE, MAX_TIME, Run, RunView, WeatherStatus, check_speed, parse_date, parse_notes,
@@ -26,15 +24,6 @@ use crate::http::paging::Page;
 
 /// Largest CSV import accepted.
 pub const IMPORT_LIMIT: usize = 8 * 1024 * 1024;
-
-pub fn router() -> OpenApiRouter<AppState> {
-    let import = OpenApiRouter::new().routes(routes!(import_runs)).layer(DefaultBodyLimit::max(IMPORT_LIMIT));
-    OpenApiRouter::new()
-        .routes(routes!(create_run, list_runs))
-        .routes(routes!(get_run, patch_run, delete_run))
-        .routes(routes!(weekly_report))
-        .merge(import)
-}
 
 /// Whose runs the caller sees: their own, or everyone's with `runs:admin`.
 fn scope(principal: &Principal) -> Option<&str> {
@@ -60,7 +49,7 @@ pub struct NewRun {
     responses((status = 201, body = RunView), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 422, body = Problem), (status = 503, body = Problem)),
     security(("bearer" = [])))]
-async fn create_run(
+pub(crate) async fn create_run(
     State(state): State<AppState>,
     principal: Principal,
     Json(body): Json<NewRun>,
@@ -112,7 +101,7 @@ pub struct RunCursor {
     responses((status = 200, body = Page<RunView>), (status = 400, body = Problem), (status = 401, body = Problem),
               (status = 403, body = Problem)),
     security(("bearer" = [])))]
-async fn list_runs(
+pub(crate) async fn list_runs(
     State(state): State<AppState>,
     principal: Principal,
     Query(list): Query<ListQuery>,
@@ -139,7 +128,7 @@ async fn list_runs(
 #[utoipa::path(get, path = "/api/v1/runs/{id}", tag = "runs", params(("id" = String, Path)),
     responses((status = 200, body = RunView), (status = 401, body = Problem), (status = 404, body = Problem)),
     security(("bearer" = [])))]
-async fn get_run(
+pub(crate) async fn get_run(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<RunId>,
@@ -165,7 +154,7 @@ pub struct RunPatch {
     responses((status = 200, body = RunView), (status = 401, body = Problem), (status = 404, body = Problem),
               (status = 422, body = Problem), (status = 503, body = Problem)),
     security(("bearer" = [])))]
-async fn patch_run(
+pub(crate) async fn patch_run(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<RunId>,
@@ -214,7 +203,7 @@ async fn patch_run(
 #[utoipa::path(delete, path = "/api/v1/runs/{id}", tag = "runs", params(("id" = String, Path)),
     responses((status = 204), (status = 401, body = Problem), (status = 404, body = Problem)),
     security(("bearer" = [])))]
-async fn delete_run(
+pub(crate) async fn delete_run(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<RunId>,
@@ -232,7 +221,7 @@ async fn delete_run(
 #[utoipa::path(get, path = "/api/v1/runs/reports/weekly", tag = "runs", params(ListQuery),
     responses((status = 200, body = Page<WeekReport>), (status = 400, body = Problem), (status = 401, body = Problem)),
     security(("bearer" = [])))]
-async fn weekly_report(
+pub(crate) async fn weekly_report(
     State(state): State<AppState>,
     principal: Principal,
     Query(mut list): Query<ListQuery>,
@@ -262,7 +251,7 @@ async fn weekly_report(
     responses((status = 201, body = ImportResult), (status = 401, body = Problem), (status = 413, body = Problem),
               (status = 415, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = [])))]
-async fn import_runs(
+pub(crate) async fn import_runs(
     State(state): State<AppState>,
     principal: Principal,
     headers: HeaderMap,

@@ -7,8 +7,6 @@ use serde_json::json;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use utoipa::{IntoParams, ToSchema};
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use super::store::{self, ApiToken, NewToken};
 use crate::app::AppState;
@@ -24,10 +22,6 @@ use crate::http::error::{ApiError, ApiResult, Problem};
 use crate::http::extract::{Json, Path, Query};
 use crate::http::listing::ListQuery;
 use crate::http::paging::Page;
-
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(create_token, list_tokens)).routes(routes!(delete_token))
-}
 
 #[derive(Serialize, ToSchema)]
 pub struct TokenView {
@@ -76,7 +70,7 @@ pub struct CreateToken {
     responses((status = 201, body = TokenView), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = [])))]
-async fn create_token(
+pub(crate) async fn create_token(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     principal: Principal,
@@ -162,7 +156,7 @@ pub struct TokenListQuery {
     responses((status = 200, body = Page<TokenView>), (status = 400, body = Problem),
               (status = 401, body = Problem), (status = 403, body = Problem)),
     security(("bearer" = [])))]
-async fn list_tokens(
+pub(crate) async fn list_tokens(
     State(state): State<AppState>,
     principal: Principal,
     Query(query): Query<TokenListQuery>,
@@ -187,7 +181,7 @@ async fn list_tokens(
     responses((status = 204), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem)),
     security(("bearer" = [])))]
-async fn delete_token(
+pub(crate) async fn delete_token(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     principal: Principal,

@@ -10,8 +10,6 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use super::accounts::{self, AccountInput, Creation};
 use super::lifecycle;
@@ -31,13 +29,6 @@ use crate::http::error::{ApiError, ApiResult, Problem};
 use crate::http::extract::{Json, Path, Query};
 use crate::http::listing::ListQuery;
 use crate::http::paging::Page;
-
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(list_users, create_user))
-        .routes(routes!(get_user, patch_user, delete_user))
-        .routes(routes!(set_roles))
-}
 
 fn is_plain(user: &User) -> bool {
     user.roles.iter().all(|r| PLAIN_ROLES.contains(&r.as_str()))
@@ -83,7 +74,7 @@ pub struct UserListParams {
     responses((status = 200, body = Page<UserView>), (status = 400, body = Problem),
               (status = 401, body = Problem), (status = 403, body = Problem)),
     security(("bearer" = [])))]
-async fn list_users(
+pub(crate) async fn list_users(
     State(state): State<AppState>,
     principal: Principal,
     Query(params): Query<UserListParams>,
@@ -116,7 +107,7 @@ pub struct NewUserRequest {
     responses((status = 201, body = UserView), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 409, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = [])))]
-async fn create_user(
+pub(crate) async fn create_user(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     principal: Principal,
@@ -158,7 +149,7 @@ async fn create_user(
 #[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", params(("id" = String, Path)),
     responses((status = 200, body = UserView), (status = 401, body = Problem), (status = 404, body = Problem)),
     security(("bearer" = [])))]
-async fn get_user(
+pub(crate) async fn get_user(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<UserId>,
@@ -190,7 +181,7 @@ pub struct UserPatch {
     responses((status = 200, body = UserView), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = [])))]
-async fn patch_user(
+pub(crate) async fn patch_user(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     principal: Principal,
@@ -254,7 +245,7 @@ async fn patch_user(
     responses((status = 204), (status = 401, body = Problem), (status = 404, body = Problem),
               (status = 409, body = Problem)),
     security(("bearer" = [])))]
-async fn delete_user(
+pub(crate) async fn delete_user(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     principal: Principal,
@@ -281,7 +272,7 @@ pub struct RolesRequest {
     responses((status = 200, body = UserView), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = [])))]
-async fn set_roles(
+pub(crate) async fn set_roles(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     principal: Principal,

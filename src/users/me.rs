@@ -4,8 +4,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Deserializer};
 use utoipa::ToSchema;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use super::lifecycle;
 use super::model::UserView;
@@ -20,10 +18,6 @@ use crate::http::client_ip::ClientIp;
 use crate::http::error::{ApiError, ApiResult, Problem};
 use crate::http::extract::Json;
 
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(get_me, patch_me, delete_me)).routes(routes!(change_password))
-}
-
 async fn load(state: &AppState, principal: &Principal) -> ApiResult<super::model::User> {
     store::find_active_with_roles(&state.db, &principal.user_id, &principal.roles)
         .await?
@@ -34,7 +28,10 @@ async fn load(state: &AppState, principal: &Principal) -> ApiResult<super::model
 #[utoipa::path(get, path = "/api/v1/users/me", tag = "users",
     responses((status = 200, body = UserView), (status = 401, body = Problem)),
     security(("bearer" = [])))]
-async fn get_me(State(state): State<AppState>, principal: Principal) -> ApiResult<axum::Json<UserView>> {
+pub(crate) async fn get_me(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> ApiResult<axum::Json<UserView>> {
     principal.require(Permission::ProfileRead)?;
     Ok(axum::Json(UserView::from(&load(&state, &principal).await?)))
 }
@@ -87,7 +84,7 @@ impl MePatch {
     responses((status = 200, body = UserView), (status = 401, body = Problem), (status = 409, body = Problem),
               (status = 422, body = Problem)),
     security(("bearer" = [])))]
-async fn patch_me(
+pub(crate) async fn patch_me(
     State(state): State<AppState>,
     principal: Principal,
     Json(patch): Json<MePatch>,
@@ -109,7 +106,7 @@ async fn patch_me(
     responses((status = 204), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 409, body = Problem)),
     security(("bearer" = [])))]
-async fn delete_me(
+pub(crate) async fn delete_me(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     principal: Principal,
@@ -136,7 +133,7 @@ pub struct PasswordChange {
     responses((status = 204), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 422, body = Problem)),
     security(("bearer" = [])))]
-async fn change_password(
+pub(crate) async fn change_password(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     principal: Principal,
