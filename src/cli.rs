@@ -159,8 +159,7 @@ async fn import_runs(config: Config, username: &str, file: &std::path::Path) -> 
         std::fs::read_to_string(file).map_err(|e| anyhow::anyhow!("reading {}: {e}", file.display()))?;
     let state = AppState::new(config, std::sync::Arc::new(SystemClock)).await?;
     let user = crate::users::store::find_by_login(&state.db, username)
-        .await
-        .map_err(explain)?
+        .await?
         .filter(|u| u.expired_at.is_none())
         .ok_or_else(|| anyhow::anyhow!("no active user `{username}`"))?;
     let imported = crate::runs::import::import(&state, &user.id, text).await.map_err(explain)?;

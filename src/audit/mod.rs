@@ -5,11 +5,11 @@ pub mod routes;
 use serde_json::Value;
 
 use crate::clock::Timestamp;
-use crate::domain::filter::{Field, FieldType, Schema, SortKey, SqlValue};
-use crate::http::error::ApiResult;
+use crate::domain::filter::{Field, FieldType, Schema, SortKey};
 use crate::http::listing::{ListSql, Listing};
 use crate::http::paging::Page;
-use crate::store::{Db, Record, Tx};
+use crate::params;
+use crate::store::{Db, FromRow, Param, Row, StoreError, Tx};
 
 /// What happened. The names are the stable `action` strings of the API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,20 +83,18 @@ impl<'a> Event<'a> {
 
     /// Writes the event inside the operation's transaction: the event and what it
     /// describes land together or not at all.
-    pub async fn record(self, tx: &mut Tx, now: Timestamp) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "INSERT INTO audit_log (id, at, action, actor_id, target_id, ip, details)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(uuid::Uuid::now_v7().to_string())
-        .bind(now)
-        .bind(self.action.as_str())
-        .bind(self.actor_id)
-        .bind(self.target_id)
-        .bind(self.ip)
-        .bind(self.details.to_string())
-        .execute(&mut **tx)
-        .await?;
+    pub async fn record(self, tx: &mut Tx, now: Timestamp) -> Result<(), StoreError> {
+        let id = uuid::Uuid::now_v7().to_string();
+        let params = params![
+            id,
+            now,
+            self.action.as_str(),
+            self.actor_id,
+            self.target_id,
+            self.ip,
+            self.details.to_string()
+        ];
+        tx.execute(INSERT_EVENT, params).await?;
         Ok(())
     }
 }
@@ -113,17 +111,24 @@ pub struct AuditEntry {
     pub details: Value,
 }
 
-fn entry(row: &Record) -> Result<AuditEntry, sqlx::Error> {
-    let details: String = row.try_get("details")?;
-    Ok(AuditEntry {
-        id: row.try_get("id")?,
-        at: crate::clock::rfc3339(row.try_get("at")?),
-        action: row.try_get("action")?,
-        actor_id: row.try_get("actor_id")?,
-        target_id: row.try_get("target_id")?,
-        ip: row.try_get("ip")?,
-        details: serde_json::from_str(&details).unwrap_or(Value::Null),
-    })
+impl FromRow for AuditEntry {
+    fn from_row(row: &Row<'_>) -> Result<Self, StoreError> {
+        let details: String = row.get("details")?;
+        Ok(AuditEntry {
+            id: row.get("id")?,
+            at: crate::clock::rfc3339(row.get("at")?),
+            action: row.get("action")?,
+            actor_id: row.get("actor_id")?,
+            target_id: row.get("target_id")?,
+            ip: row.get("ip")?,
+            details: serde_json::from_str(&details).unwrap_or(Value::Null),
+        })
+    }
+}
+
+crate::statements! {
+    INSERT_EVENT = "INSERT INTO audit_log (id, at, action, actor_id, target_id, ip, details)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)";
 }
 
 /// What the audit log can be filtered and sorted on.
@@ -141,9 +146,9 @@ pub const DEFAULT_ORDER: &[SortKey] = &[SortKey::desc("id")];
 
 /// A page of events; with `after` (an event id, default order only), the events
 /// older than it (keyset paging, stable while new events arrive).
-pub async fn list(db: &Db, listing: &Listing, after: Option<&str>) -> ApiResult<Page<AuditEntry>> {
+pub async fn list(db: &Db, listing: &Listing, after: Option<&str>) -> Result<Page<AuditEntry>, StoreError> {
     let (scope, scope_params) = match after {
-        Some(id) => ("id < $1", vec![SqlValue::Text(id.to_owned())]),
+        Some(id) => ("id < $1", vec![Param::from(id)]),
         None => ("1 = 1", Vec::new()),
     };
     let query = ListSql {
@@ -154,7 +159,6 @@ pub async fn list(db: &Db, listing: &Listing, after: Option<&str>) -> ApiResult<
         tiebreak: "id DESC",
         version: None,
     };
-    let (rows, total) = query.fetch(db, listing).await?;
-    let items = rows.iter().map(entry).collect::<Result<_, _>>()?;
+    let (items, total) = query.fetch(db, listing).await?;
     Ok(listing.page_of(items, total))
 }

@@ -16,9 +16,20 @@ use super::opaque::API_TOKEN;
 use super::permissions::{PermissionSet, RoleBook};
 use crate::clock::{SharedClock, Timestamp};
 use crate::cluster::{Cluster, Invalidation};
-use crate::domain::filter::SqlValue;
 use crate::http::error::ApiResult;
-use crate::store::{Db, Record};
+use crate::params;
+use crate::store::Db;
+
+crate::statements! {
+    SESSION_GRANT = "SELECT s.user_id, s.expires_at FROM sessions s JOIN users u ON u.id = s.user_id
+                   WHERE s.id = $1 AND s.revoked_at IS NULL AND u.expired_at IS NULL";
+    TOKEN_GRANT = "SELECT t.user_id, t.expires_at, t.id, t.scopes, t.last_used_at FROM api_tokens t
+                   JOIN users u ON u.id = t.user_id
+                   WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.expired_at IS NULL";
+    EXTERNAL_GRANT = "SELECT e.user_id FROM external_identities e JOIN users u ON u.id = e.user_id
+                   WHERE e.issuer = $1 AND e.subject = $2 AND u.expired_at IS NULL";
+    NOTE_TOKEN_USE = "UPDATE api_tokens SET last_used_at = $2 WHERE id = $1";
+}
 
 /// How often an API token's `last_used_at` is written at most.
 const LAST_USED_EVERY: i64 = 60;
@@ -111,11 +122,10 @@ impl SessionGate {
 
     async fn grant(
         &self,
-        row: &Record,
+        user_id: String,
         expires_at: Option<Timestamp>,
         api_token: Option<(String, Option<String>, Option<Timestamp>)>,
     ) -> ApiResult<Arc<Grant>> {
-        let user_id: String = row.try_get("user_id")?;
         let roles = crate::users::store::roles_of(&self.db, &user_id).await?;
         let mut permissions = self.roles.permissions(&roles);
         let api_token = api_token.map(|(id, scopes, last_used)| {
@@ -133,31 +143,22 @@ impl SessionGate {
     }
 
     async fn load_session(&self, sid: &str) -> ApiResult<Option<Arc<Grant>>> {
-        let sql = "SELECT s.user_id, s.expires_at FROM sessions s JOIN users u ON u.id = s.user_id
-                   WHERE s.id = $1 AND s.revoked_at IS NULL AND u.expired_at IS NULL";
-        let row = self.db.read_optional(sql, &[SqlValue::Text(sid.to_owned())]).await?;
-        let Some(row) = row else { return Ok(None) };
-        let expires_at = row.try_get("expires_at")?;
-        Ok(Some(self.grant(&row, Some(expires_at), None).await?))
+        let row: Option<(String, i64)> = self.db.read_optional(SESSION_GRANT, params![sid]).await?;
+        let Some((user_id, expires_at)) = row else { return Ok(None) };
+        Ok(Some(self.grant(user_id, Some(expires_at), None).await?))
     }
 
     async fn load_api_token(&self, hash: &str) -> ApiResult<Option<Arc<Grant>>> {
-        let sql = "SELECT t.id, t.user_id, t.scopes, t.expires_at, t.last_used_at FROM api_tokens t
-                   JOIN users u ON u.id = t.user_id
-                   WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.expired_at IS NULL";
-        let row = self.db.read_optional(sql, &[SqlValue::Text(hash.to_owned())]).await?;
-        let Some(row) = row else { return Ok(None) };
-        let token = (row.try_get("id")?, row.try_get("scopes")?, row.try_get("last_used_at")?);
-        Ok(Some(self.grant(&row, row.try_get("expires_at")?, Some(token)).await?))
+        type TokenRow = (String, Option<i64>, String, Option<String>, Option<i64>);
+        let row: Option<TokenRow> = self.db.read_optional(TOKEN_GRANT, params![hash]).await?;
+        let Some((user_id, expires_at, id, scopes, last_used_at)) = row else { return Ok(None) };
+        Ok(Some(self.grant(user_id, expires_at, Some((id, scopes, last_used_at))).await?))
     }
 
     async fn load_external(&self, issuer: &str, subject: &str) -> ApiResult<Option<Arc<Grant>>> {
-        let sql = "SELECT e.user_id FROM external_identities e JOIN users u ON u.id = e.user_id
-                   WHERE e.issuer = $1 AND e.subject = $2 AND u.expired_at IS NULL";
-        let params = [SqlValue::Text(issuer.to_owned()), SqlValue::Text(subject.to_owned())];
-        let row = self.db.read_optional(sql, &params).await?;
-        let Some(row) = row else { return Ok(None) };
-        Ok(Some(self.grant(&row, None, None).await?))
+        let row: Option<String> = self.db.read_optional(EXTERNAL_GRANT, params![issuer, subject]).await?;
+        let Some(user_id) = row else { return Ok(None) };
+        Ok(Some(self.grant(user_id, None, None).await?))
     }
 
     /// Writes `last_used_at` at most once a minute per token (per node).
@@ -170,11 +171,7 @@ impl SessionGate {
                 .compare_exchange(written, now, Ordering::Relaxed, Ordering::Relaxed)
                 .is_ok();
         if due {
-            let result = sqlx::query("UPDATE api_tokens SET last_used_at = $2 WHERE id = $1")
-                .bind(&token.id)
-                .bind(now)
-                .execute(&self.db.pool)
-                .await;
+            let result = self.db.execute(NOTE_TOKEN_USE, params![&token.id, now]).await;
             if let Err(err) = result {
                 tracing::warn!(error = %err, "recording API token use failed");
             }

@@ -17,8 +17,15 @@ use jsonwebtoken::{DecodingKey, EncodingKey};
 use serde_json::{Value, json};
 
 use crate::clock::{SharedClock, Timestamp};
-use crate::domain::filter::SqlValue;
-use crate::store::Db;
+use crate::params;
+use crate::store::{Db, FromRow, Row, StoreError};
+
+crate::statements! {
+    RECENT_KEYS = "SELECT kid, private_der, public_key, created_at FROM signing_keys
+             WHERE algorithm = 'EdDSA' AND created_at > $1";
+    INSERT_KEY = "INSERT INTO signing_keys (kid, algorithm, private_der, public_key, created_at)
+         VALUES ($1, 'EdDSA', $2, $3, $4)";
+}
 
 const DAY: i64 = 24 * 3600;
 /// How long one key signs new tokens.
@@ -133,40 +140,28 @@ struct KeyRow {
     created_at: Timestamp,
 }
 
-async fn fetch_keys(db: &Db, now: Timestamp) -> anyhow::Result<Vec<KeyRow>> {
-    let rows = db
-        .read(
-            "SELECT kid, private_der, public_key, created_at FROM signing_keys
-             WHERE algorithm = 'EdDSA' AND created_at > $1",
-            &[SqlValue::Int(now - ROTATE_AFTER - 2 * DAY)],
-        )
-        .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(KeyRow {
-                kid: r.try_get("kid")?,
-                private_der: r.try_get("private_der")?,
-                public_key: r.try_get("public_key")?,
-                created_at: r.try_get("created_at")?,
-            })
+impl FromRow for KeyRow {
+    fn from_row(row: &Row<'_>) -> Result<Self, StoreError> {
+        Ok(KeyRow {
+            kid: row.get("kid")?,
+            private_der: row.get("private_der")?,
+            public_key: row.get("public_key")?,
+            created_at: row.get("created_at")?,
         })
-        .collect()
+    }
+}
+
+async fn fetch_keys(db: &Db, now: Timestamp) -> anyhow::Result<Vec<KeyRow>> {
+    Ok(db.read(RECENT_KEYS, params![now - ROTATE_AFTER - 2 * DAY]).await?)
 }
 
 async fn insert_new_key(db: &Db, now: Timestamp) -> anyhow::Result<()> {
     let seed: [u8; 32] = rand::random();
     let key = SigningKey::from_bytes(&seed);
     let der = key.to_pkcs8_der().map_err(|e| anyhow::anyhow!("pkcs8 encoding: {e}"))?;
-    sqlx::query(
-        "INSERT INTO signing_keys (kid, algorithm, private_der, public_key, created_at)
-         VALUES ($1, 'EdDSA', $2, $3, $4)",
-    )
-    .bind(uuid::Uuid::now_v7().simple().to_string())
-    .bind(der.as_bytes().to_vec())
-    .bind(key.verifying_key().to_bytes().to_vec())
-    .bind(now)
-    .execute(&db.pool)
-    .await?;
+    let kid = uuid::Uuid::now_v7().simple().to_string();
+    let public = key.verifying_key().to_bytes();
+    db.execute(INSERT_KEY, params![kid, der.as_bytes(), &public[..], now]).await?;
     tracing::info!("generated a new token signing key");
     Ok(())
 }

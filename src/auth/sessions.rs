@@ -8,11 +8,11 @@
 use super::opaque::REFRESH_TOKEN;
 use super::successor;
 use crate::clock::Timestamp;
-use crate::domain::filter::{Field, FieldType, Schema, SortKey, SqlValue};
-use crate::http::error::ApiResult;
+use crate::domain::filter::{Field, FieldType, Schema, SortKey};
 use crate::http::listing::{ListSql, Listing};
 use crate::http::paging::Page;
-use crate::store::{Db, Record, Tx};
+use crate::params;
+use crate::store::{Db, FromRow, Param, Row, StoreError, Tx};
 
 pub const IDLE_LIFETIME: i64 = 7 * 24 * 3600;
 pub const ABSOLUTE_LIFETIME: i64 = 30 * 24 * 3600;
@@ -45,20 +45,38 @@ macro_rules! columns {
     };
 }
 
-fn from_row(row: &Record) -> Result<Session, sqlx::Error> {
-    Ok(Session {
-        id: row.try_get("id")?,
-        user_id: row.try_get("user_id")?,
-        created_at: row.try_get("created_at")?,
-        last_used_at: row.try_get("last_used_at")?,
-        expires_at: row.try_get("expires_at")?,
-        revoked_at: row.try_get("revoked_at")?,
-        user_agent: row.try_get("user_agent")?,
-        ip: row.try_get("ip")?,
-        refresh_generation: row.try_get("refresh_generation")?,
-        refresh_rotated_at: row.try_get("refresh_rotated_at")?,
-        successor_box: row.try_get("successor_box")?,
-    })
+crate::statements! {
+    INSERT_SESSION = "INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, user_agent, ip)
+         SELECT $1, $2, $3, $3, $4, $5, $6 WHERE EXISTS (
+             SELECT 1 FROM users WHERE id = $2 AND expired_at IS NULL AND (CAST($7 AS TEXT) IS NULL OR password_hash = $7))";
+    INSERT_REFRESH_TOKEN = "INSERT INTO refresh_tokens (token_hash, session_id, generation, created_at) VALUES ($1, $2, $3, $4)";
+    FIND_SESSION = concat!("SELECT ", columns!(), " FROM sessions WHERE id = $1");
+    FIND_REFRESH_TOKEN = "SELECT session_id, generation FROM refresh_tokens WHERE token_hash = $1";
+    ROTATE = "UPDATE sessions SET refresh_generation = $3, refresh_rotated_at = $4, successor_box = $5, last_used_at = $4
+         WHERE id = $1 AND refresh_generation = $2 AND revoked_at IS NULL";
+    REVOKE = "UPDATE sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL";
+    REVOKE_OWN = "UPDATE sessions SET revoked_at = $3
+         WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL AND expires_at > $3 AND last_used_at > $4";
+    REVOKE_ALL_OF = "UPDATE sessions SET revoked_at = $3
+         WHERE user_id = $1 AND revoked_at IS NULL AND (CAST($2 AS TEXT) IS NULL OR id <> $2) RETURNING id";
+}
+
+impl FromRow for Session {
+    fn from_row(row: &Row<'_>) -> Result<Self, StoreError> {
+        Ok(Session {
+            id: row.get("id")?,
+            user_id: row.get("user_id")?,
+            created_at: row.get("created_at")?,
+            last_used_at: row.get("last_used_at")?,
+            expires_at: row.get("expires_at")?,
+            revoked_at: row.get("revoked_at")?,
+            user_agent: row.get("user_agent")?,
+            ip: row.get("ip")?,
+            refresh_generation: row.get("refresh_generation")?,
+            refresh_rotated_at: row.get("refresh_rotated_at")?,
+            successor_box: row.get("successor_box")?,
+        })
+    }
 }
 
 /// Opens a session for an active user, and with `require_hash` only while that is
@@ -70,25 +88,12 @@ pub async fn create(
     user_agent: &str,
     ip: &str,
     now: Timestamp,
-) -> ApiResult<Option<(Session, String)>> {
+) -> Result<Option<(Session, String)>, StoreError> {
     let id = uuid::Uuid::now_v7().to_string();
     let token = REFRESH_TOKEN.generate();
     let user_agent: String = user_agent.chars().filter(|c| !c.is_control()).take(256).collect();
-    let inserted = sqlx::query(
-        "INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, user_agent, ip)
-         SELECT $1, $2, $3, $3, $4, $5, $6 WHERE EXISTS (
-             SELECT 1 FROM users WHERE id = $2 AND expired_at IS NULL AND ($7 = '' OR password_hash = $7))",
-    )
-    .bind(&id)
-    .bind(user_id)
-    .bind(now)
-    .bind(now + ABSOLUTE_LIFETIME)
-    .bind(&user_agent)
-    .bind(ip)
-    .bind(require_hash.unwrap_or(""))
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
+    let params = params![&id, user_id, now, now + ABSOLUTE_LIFETIME, &user_agent, ip, require_hash];
+    let inserted = tx.execute(INSERT_SESSION, params).await?;
     if inserted == 0 {
         return Ok(None);
     }
@@ -115,23 +120,14 @@ async fn insert_token(
     session_id: &str,
     generation: i64,
     now: Timestamp,
-) -> ApiResult<()> {
-    sqlx::query(
-        "INSERT INTO refresh_tokens (token_hash, session_id, generation, created_at) VALUES ($1, $2, $3, $4)",
-    )
-    .bind(REFRESH_TOKEN.lookup_hash(token))
-    .bind(session_id)
-    .bind(generation)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
+) -> Result<(), StoreError> {
+    let params = params![REFRESH_TOKEN.lookup_hash(token), session_id, generation, now];
+    tx.execute(INSERT_REFRESH_TOKEN, params).await?;
     Ok(())
 }
 
-pub async fn find(db: &Db, id: &str) -> ApiResult<Option<Session>> {
-    let sql = concat!("SELECT ", columns!(), " FROM sessions WHERE id = $1");
-    let row = db.read_optional(sql, &[SqlValue::Text(id.to_owned())]).await?;
-    Ok(row.as_ref().map(from_row).transpose()?)
+pub async fn find(db: &Db, id: &str) -> Result<Option<Session>, StoreError> {
+    db.read_optional(FIND_SESSION, params![id]).await
 }
 
 /// What session lists can be filtered and sorted on.
@@ -152,21 +148,16 @@ pub async fn list_open(
     user_id: &str,
     now: Timestamp,
     listing: &Listing,
-) -> ApiResult<Page<Session>> {
+) -> Result<Page<Session>, StoreError> {
     let query = ListSql {
         columns: columns!(),
         from: "sessions",
         scope: "user_id = $1 AND revoked_at IS NULL AND expires_at > $2 AND last_used_at > $3",
-        scope_params: vec![
-            SqlValue::Text(user_id.to_owned()),
-            SqlValue::Int(now),
-            SqlValue::Int(now - IDLE_LIFETIME),
-        ],
+        scope_params: vec![Param::from(user_id), Param::from(now), Param::from(now - IDLE_LIFETIME)],
         tiebreak: "id DESC",
         version: None,
     };
-    let (rows, total) = query.fetch(db, listing).await?;
-    let items = rows.iter().map(from_row).collect::<Result<_, _>>()?;
+    let (items, total) = query.fetch(db, listing).await?;
     Ok(listing.page_of(items, total))
 }
 
@@ -180,17 +171,14 @@ pub enum Refresh {
     Invalid,
 }
 
-pub async fn refresh(db: &Db, token: &str, grace: i64, now: Timestamp) -> ApiResult<Refresh> {
+pub async fn refresh(db: &Db, token: &str, grace: i64, now: Timestamp) -> Result<Refresh, StoreError> {
     if !REFRESH_TOKEN.looks_valid(token) {
         return Ok(Refresh::Invalid);
     }
-    let sql = "SELECT session_id, generation FROM refresh_tokens WHERE token_hash = $1";
-    let found = db.read_optional(sql, &[SqlValue::Text(REFRESH_TOKEN.lookup_hash(token))]).await?;
-    let Some(found) = found else {
+    let found = db.read_optional(FIND_REFRESH_TOKEN, params![REFRESH_TOKEN.lookup_hash(token)]).await?;
+    let Some((session_id, generation)): Option<(String, i64)> = found else {
         return Ok(Refresh::Invalid);
     };
-    let (session_id, generation): (String, i64) =
-        (found.try_get("session_id")?, found.try_get("generation")?);
     // Two passes at most: if another caller rotated between our read and our write,
     // the second pass finds the token one generation old and opens the successor.
     for _ in 0..2 {
@@ -223,27 +211,18 @@ pub async fn refresh(db: &Db, token: &str, grace: i64, now: Timestamp) -> ApiRes
 
 /// Replaces the live token if it is still `session.refresh_generation`; `None` when
 /// another caller got there first.
-async fn rotate(db: &Db, session: &Session, token: &str, now: Timestamp) -> ApiResult<Option<Refresh>> {
+async fn rotate(
+    db: &Db,
+    session: &Session,
+    token: &str,
+    now: Timestamp,
+) -> Result<Option<Refresh>, StoreError> {
     let successor = REFRESH_TOKEN.generate();
     let sealed = successor::seal(token, &successor);
     let next = session.refresh_generation + 1;
-    let mut tx = db.pool.begin().await?;
-    // The conditional UPDATE comes first so SQLite takes its write lock at once.
-    let won = sqlx::query(
-        "UPDATE sessions SET refresh_generation = $3, refresh_rotated_at = $4, successor_box = $5, last_used_at = $4
-         WHERE id = $1 AND refresh_generation = $2 AND revoked_at IS NULL",
-    )
-    .bind(&session.id)
-    .bind(session.refresh_generation)
-    .bind(next)
-    .bind(now)
-    .bind(sealed)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected()
-        == 1;
-    if !won {
-        tx.rollback().await?;
+    let mut tx = db.begin().await?;
+    let params = params![&session.id, session.refresh_generation, next, now, sealed];
+    if tx.execute(ROTATE, params).await? != 1 {
         return Ok(None);
     }
     insert_token(&mut tx, &successor, &session.id, next, now).await?;
@@ -258,29 +237,14 @@ async fn rotate(db: &Db, session: &Session, token: &str, now: Timestamp) -> ApiR
 }
 
 /// Revokes one session; false if it was not open.
-pub async fn revoke(tx: &mut Tx, id: &str, now: Timestamp) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("UPDATE sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
-        .bind(id)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-    Ok(done.rows_affected() == 1)
+pub async fn revoke(tx: &mut Tx, id: &str, now: Timestamp) -> Result<bool, StoreError> {
+    Ok(tx.execute(REVOKE, params![id, now]).await? == 1)
 }
 
 /// Revokes session `id` if it is an open session of `user_id`; false otherwise
 /// (someone else's session is simply not found).
-pub async fn revoke_own(tx: &mut Tx, id: &str, user_id: &str, now: Timestamp) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
-        "UPDATE sessions SET revoked_at = $3
-         WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL AND expires_at > $3 AND last_used_at > $4",
-    )
-    .bind(id)
-    .bind(user_id)
-    .bind(now)
-    .bind(now - IDLE_LIFETIME)
-    .execute(&mut **tx)
-    .await?;
-    Ok(done.rows_affected() == 1)
+pub async fn revoke_own(tx: &mut Tx, id: &str, user_id: &str, now: Timestamp) -> Result<bool, StoreError> {
+    Ok(tx.execute(REVOKE_OWN, params![id, user_id, now, now - IDLE_LIFETIME]).await? == 1)
 }
 
 /// Revokes the user's open sessions except `keep`; returns the ids revoked.
@@ -289,14 +253,6 @@ pub async fn revoke_all_of(
     user_id: &str,
     keep: Option<&str>,
     now: Timestamp,
-) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar(
-        "UPDATE sessions SET revoked_at = $3
-         WHERE user_id = $1 AND revoked_at IS NULL AND id <> $2 RETURNING id",
-    )
-    .bind(user_id)
-    .bind(keep.unwrap_or(""))
-    .bind(now)
-    .fetch_all(&mut **tx)
-    .await
+) -> Result<Vec<String>, StoreError> {
+    tx.fetch_all(REVOKE_ALL_OF, params![user_id, keep, now]).await
 }

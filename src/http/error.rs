@@ -9,6 +9,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::domain::Invalid;
+use crate::store::{EMAIL_KEY, EXTERNAL_IDENTITY_KEY, StoreError, USERNAME_KEY};
 
 /// One invalid field of a request body or query.
 #[derive(Debug, Clone, Serialize, ToSchema, PartialEq, Eq)]
@@ -200,38 +201,37 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<sqlx::Error> for ApiError {
-    fn from(err: sqlx::Error) -> Self {
+/// The one mapping of store errors to HTTP: unavailable and busy are worth a retry
+/// (503), a named unique key is the conflict it means (409), anything unexpected is
+/// logged and answered 500.
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
         match err {
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+            StoreError::Unavailable(_) => {
                 tracing::warn!(error = %err, "database unavailable");
                 Self::Unavailable { retry_after: 2 }
             }
-            sqlx::Error::Database(ref db) if is_busy(db.as_ref()) => {
+            StoreError::Busy(_) => {
                 tracing::warn!(error = %err, "database busy");
                 Self::Unavailable { retry_after: 1 }
             }
-            sqlx::Error::Database(ref db) if is_unstorable_text(db.as_ref()) => Self::bad_request(
+            StoreError::Unique(Some(USERNAME_KEY)) => {
+                Self::conflict("username_taken", "that username is already taken")
+            }
+            StoreError::Unique(Some(EMAIL_KEY)) => {
+                Self::conflict("email_taken", "that e-mail address is already in use")
+            }
+            StoreError::Unique(Some(EXTERNAL_IDENTITY_KEY)) => {
+                Self::conflict("already_linked", "this outside identity already has an account")
+            }
+            StoreError::Unique(_) => Self::conflict("conflict", "the record already exists"),
+            StoreError::UnstorableText => Self::bad_request(
                 "invalid_text",
                 "the request contains characters that cannot be stored (e.g. NUL)",
             ),
-            other => Self::Internal(anyhow::Error::new(other).context("database query")),
+            other => Self::Internal(anyhow::Error::new(other).context("database")),
         }
     }
-}
-
-/// Transient conditions worth a retry: SQLite BUSY/LOCKED (and their extended
-/// codes); PostgreSQL connection exceptions (08), serialization failures and
-/// deadlocks (40001, 40P01), resource limits (53) and shutdowns (57P).
-fn is_busy(db: &dyn sqlx::error::DatabaseError) -> bool {
-    let Some(code) = db.code() else { return false };
-    matches!(code.as_ref(), "5" | "6" | "261" | "262" | "517" | "773" | "40001" | "40P01")
-        || ["08", "53", "57P"].iter().any(|class| code.starts_with(class))
-}
-
-/// PostgreSQL refuses NUL and unconvertible characters in text (SQLite stores them).
-fn is_unstorable_text(db: &dyn sqlx::error::DatabaseError) -> bool {
-    matches!(db.code().as_deref(), Some("22021" | "22P05"))
 }
 
 impl From<redis::RedisError> for ApiError {

@@ -3,11 +3,10 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::domain::filter;
-use crate::http::error::ApiResult;
 use crate::http::listing::Listing;
 use crate::http::paging::Page;
-use crate::store::Db;
+use crate::store::filter_sql;
+use crate::store::{Db, FromRow, Row, Sql, StoreError};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct WeekReport {
@@ -25,6 +24,24 @@ pub struct WeekReport {
     pub average_speed: f64,
 }
 
+impl FromRow for WeekReport {
+    fn from_row(row: &Row<'_>) -> Result<Self, StoreError> {
+        let runs: i64 = row.get("runs")?;
+        let total_distance: f64 = row.get("total_distance")?;
+        let total_time: f64 = row.get("total_time")?;
+        Ok(WeekReport {
+            year: row.get("iso_year")?,
+            week: row.get("iso_week")?,
+            week_start: row.get("week_start")?,
+            runs,
+            total_distance,
+            total_time,
+            average_distance: total_distance / runs as f64,
+            average_speed: if total_time > 0.0 { total_distance / total_time } else { 0.0 },
+        })
+    }
+}
+
 /// Weeks of `owner`'s runs (everyone's when `None`) matching the listing's filter;
 /// `oldest_first` reverses the order.
 pub async fn weekly(
@@ -32,10 +49,10 @@ pub async fn weekly(
     owner: Option<&str>,
     listing: &Listing,
     oldest_first: bool,
-) -> ApiResult<Page<WeekReport>> {
+) -> Result<Page<WeekReport>, StoreError> {
     let (mut condition, mut params) = super::store::owner_scope(owner, None);
     if let Some(typed) = &listing.filter {
-        let compiled = filter::compile(typed, db.backend, params.len() + 1);
+        let compiled = filter_sql::compile(typed, db.backend, params.len() + 1);
         condition = format!("{condition} AND {}", compiled.sql);
         params.extend(compiled.params);
     }
@@ -52,24 +69,8 @@ pub async fn weekly(
         "SELECT COUNT(*) FROM (SELECT iso_year, iso_week FROM runs WHERE {condition} GROUP BY iso_year, iso_week) weeks"
     );
     let version = super::store::version_query(owner);
-    let (rows, total) = listing.page_and_total(db, (&sql, &params), &count_sql, version.as_ref()).await?;
-    let items = rows
-        .iter()
-        .map(|row| {
-            let runs: i64 = row.try_get("runs")?;
-            let total_distance: f64 = row.try_get("total_distance")?;
-            let total_time: f64 = row.try_get("total_time")?;
-            Ok(WeekReport {
-                year: row.try_get("iso_year")?,
-                week: row.try_get("iso_week")?,
-                week_start: row.try_get("week_start")?,
-                runs,
-                total_distance,
-                total_time,
-                average_distance: total_distance / runs as f64,
-                average_speed: if total_time > 0.0 { total_distance / total_time } else { 0.0 },
-            })
-        })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    let (items, total) = listing
+        .page_and_total(db, Sql::dynamic(&sql), &params, Sql::dynamic(&count_sql), version.as_ref())
+        .await?;
     Ok(listing.page_of(items, total))
 }

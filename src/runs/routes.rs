@@ -85,7 +85,7 @@ pub(crate) async fn create_run(
         updated_at: now,
     };
     weather_jobs::fetch_now(&state, &mut run).await?;
-    store::insert_all(&state.db, std::slice::from_ref(&run), now).await?;
+    store::insert(&state.db, &run, now).await?;
     Ok((StatusCode::CREATED, Json(RunView::from(run))))
 }
 

@@ -153,7 +153,7 @@ impl Pass<'_> {
     async fn put_back(&self, batches: &VecDeque<Batch>, at: i64) -> ApiResult<()> {
         let outcomes: Vec<_> =
             batches.iter().flat_map(|b| each(b, |l| Outcome::Retry { attempts: l.attempts, at })).collect();
-        weather_queue::settle(&self.state.db, &self.mark, &outcomes).await
+        Ok(weather_queue::settle(&self.state.db, &self.mark, &outcomes).await?)
     }
 }
 

@@ -15,15 +15,14 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use rusqlite::config::DbConfig;
-use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::Semaphore;
 
-use super::Read;
-use super::record::{Cell, Record};
-use crate::domain::filter::SqlValue;
+use super::StoreError;
+use super::value::{FromRow, Param, Row};
 
 /// VM steps between two checks of a read's budget.
 const STEPS_PER_TICK: i32 = 1000;
@@ -32,6 +31,8 @@ const STEPS_PER_TICK: i32 = 1000;
 const INLINE_TICKS: u32 = 1000;
 /// Reads running on blocking threads at once; more wait their turn.
 const OFFLOADED_READS: usize = 4;
+/// How long an offloaded read waits out a lock (a checkpoint, another process).
+const OFFLOADED_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Idle connections kept for reuse.
 const MAX_IDLE: usize = 16;
 /// Prepared statements kept per connection (list queries vary with their filter).
@@ -51,6 +52,14 @@ struct Reader {
     ticks_left: Arc<AtomicU32>,
 }
 
+/// Where a read runs: inline (a budget of VM steps, no waiting for locks) or on a
+/// blocking thread (no budget, waits out locks).
+#[derive(Clone, Copy)]
+enum Place {
+    Inline,
+    Offloaded,
+}
+
 impl SqliteReaders {
     pub fn new(path: &Path) -> Self {
         Self {
@@ -60,56 +69,82 @@ impl SqliteReaders {
         }
     }
 
-    /// Runs reads in order on one snapshot (one read transaction), each with its
-    /// params bound to `$1…`, returning each read's rows.
-    pub async fn read(self: &Arc<Self>, reads: &[Read<'_>]) -> Result<Vec<Vec<Record>>, sqlx::Error> {
-        match self.run(reads, INLINE_TICKS) {
-            Err(err) if is_interrupt(&err) => {}
-            done => return done.map_err(into_sqlx),
+    /// Runs one read, its params bound to `$1…`.
+    pub async fn read<T: FromRow>(
+        self: &Arc<Self>,
+        sql: &str,
+        params: &[Param<'_>],
+    ) -> Result<Vec<T>, StoreError> {
+        match self.run(Place::Inline, |conn| query(conn, sql, params)) {
+            Err(StoreError::Interrupted | StoreError::Busy(_)) => {}
+            done => return done,
         }
-        let _permit = self.offloaded.acquire().await.map_err(|_| sqlx::Error::PoolClosed)?;
-        let owned: Vec<(String, Vec<SqlValue>)> =
-            reads.iter().map(|(sql, params)| ((*sql).to_owned(), params.to_vec())).collect();
-        let this = self.clone();
-        tokio::task::spawn_blocking(move || {
-            let reads: Vec<Read<'_>> =
-                owned.iter().map(|(sql, params)| (sql.as_str(), params.as_slice())).collect();
-            this.run(&reads, u32::MAX)
-        })
-        .await
-        .map_err(|err| sqlx::Error::Protocol(format!("read task failed: {err}")))?
-        .map_err(into_sqlx)
+        let (sql, params) = (sql.to_owned(), owned(params));
+        self.offload(move |conn| query(conn, &sql, &params)).await
     }
 
-    fn run(&self, reads: &[Read<'_>], ticks: u32) -> rusqlite::Result<Vec<Vec<Record>>> {
-        let reader = self.checkout()?;
-        reader.ticks_left.store(ticks, Ordering::Relaxed);
-        let rows = match reads {
-            [] => Ok(Vec::new()),
-            [(sql, params)] => query(&reader.conn, sql, params).map(|rows| vec![rows]),
-            _ => in_one_transaction(&reader, reads),
+    /// Runs two reads on one snapshot (one read transaction).
+    pub async fn read_pair<A: FromRow, B: FromRow>(
+        self: &Arc<Self>,
+        (first_sql, first_params): (&str, &[Param<'_>]),
+        (second_sql, second_params): (&str, &[Param<'_>]),
+    ) -> Result<(Vec<A>, Vec<B>), StoreError> {
+        let both = |conn: &Connection, a: &str, ap: &[Param<'_>], b: &str, bp: &[Param<'_>]| {
+            in_one_transaction(conn, || Ok((query::<A>(conn, a, ap)?, query::<B>(conn, b, bp)?)))
         };
+        match self.run(Place::Inline, |conn| both(conn, first_sql, first_params, second_sql, second_params)) {
+            Err(StoreError::Interrupted | StoreError::Busy(_)) => {}
+            done => return done,
+        }
+        let (a, ap) = (first_sql.to_owned(), owned(first_params));
+        let (b, bp) = (second_sql.to_owned(), owned(second_params));
+        self.offload(move |conn| both(conn, &a, &ap, &b, &bp)).await
+    }
+
+    async fn offload<R: Send + 'static>(
+        self: &Arc<Self>,
+        read: impl FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        let _permit = self.offloaded.acquire().await.map_err(|_| StoreError::Unavailable("closed".into()))?;
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || this.run(Place::Offloaded, read))
+            .await
+            .map_err(|err| StoreError::Other(format!("read task failed: {err}")))?
+    }
+
+    fn run<R>(
+        &self,
+        place: Place,
+        read: impl FnOnce(&Connection) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let reader = self.checkout()?;
+        let (ticks, busy) = match place {
+            Place::Inline => (INLINE_TICKS, Duration::ZERO),
+            Place::Offloaded => (u32::MAX, OFFLOADED_BUSY_TIMEOUT),
+        };
+        reader.ticks_left.store(ticks, Ordering::Relaxed);
+        let result =
+            reader.conn.busy_timeout(busy).map_err(StoreError::from).and_then(|()| read(&reader.conn));
         let mut idle = self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         // A connection still inside a transaction (its ROLLBACK failed) would keep an
         // old snapshot for good: it is dropped instead.
         if idle.len() < MAX_IDLE && reader.conn.is_autocommit() {
             idle.push(reader);
         }
-        rows
+        result
     }
 
-    fn checkout(&self) -> rusqlite::Result<Reader> {
+    fn checkout(&self) -> Result<Reader, StoreError> {
         let reused = self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).pop();
         match reused {
             Some(reader) => Ok(reader),
-            None => self.open(),
+            None => Ok(self.open()?),
         }
     }
 
     fn open(&self) -> rusqlite::Result<Reader> {
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(&self.path, flags)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(
             "PRAGMA query_only = ON; PRAGMA cache_size = -32768; PRAGMA mmap_size = 268435456;
              PRAGMA temp_store = MEMORY;",
@@ -133,15 +168,19 @@ impl SqliteReaders {
     }
 }
 
+fn owned(params: &[Param<'_>]) -> Vec<Param<'static>> {
+    params.iter().map(|p| p.clone().into_owned()).collect()
+}
+
 /// Several reads on one snapshot. A single statement is its own transaction; a group
 /// takes SQLite's locks once rather than once per statement, and always ends its
 /// transaction, whatever happened, before the connection is reused.
-fn in_one_transaction(reader: &Reader, reads: &[Read<'_>]) -> rusqlite::Result<Vec<Vec<Record>>> {
-    let conn = &reader.conn;
+fn in_one_transaction<R>(
+    conn: &Connection,
+    reads: impl FnOnce() -> Result<R, StoreError>,
+) -> Result<R, StoreError> {
     conn.prepare_cached("BEGIN")?.execute([])?;
-    let rows: rusqlite::Result<Vec<_>> = reads.iter().map(|(sql, params)| query(conn, sql, params)).collect();
-    // Ending a read transaction must not be cut short by the read's budget.
-    reader.ticks_left.store(u32::MAX, Ordering::Relaxed);
+    let rows = reads();
     let ended = conn.prepare_cached("COMMIT").and_then(|mut commit| commit.execute([]));
     if !conn.is_autocommit() {
         conn.execute_batch("ROLLBACK")?;
@@ -151,92 +190,41 @@ fn in_one_transaction(reader: &Reader, reads: &[Read<'_>]) -> rusqlite::Result<V
     Ok(rows)
 }
 
-fn query(conn: &Connection, sql: &str, params: &[SqlValue]) -> rusqlite::Result<Vec<Record>> {
+/// Runs `sql` on `conn` (a reader, or the writer inside its transaction) with
+/// `params` bound to `$1…` by number, decoding each row.
+pub(super) fn query<T: FromRow>(
+    conn: &Connection,
+    sql: &str,
+    params: &[Param<'_>],
+) -> Result<Vec<T>, StoreError> {
     let mut statement = conn.prepare_cached(sql)?;
-    for (i, value) in params.iter().enumerate() {
-        let name = format!("${}", i + 1);
-        match value {
-            SqlValue::Int(n) => statement.raw_bind_parameter(name.as_str(), n)?,
-            SqlValue::Real(x) => statement.raw_bind_parameter(name.as_str(), x)?,
-            SqlValue::Text(s) => statement.raw_bind_parameter(name.as_str(), s)?,
-        }
-    }
-    let names: Arc<[String]> = statement.column_names().into_iter().map(str::to_owned).collect();
-    let width = names.len();
+    bind(&mut statement, params)?;
     let mut rows = statement.raw_query();
-    let mut records = Vec::new();
+    let mut decoded = Vec::new();
     while let Some(row) = rows.next()? {
-        let cells = (0..width)
-            .map(|i| {
-                Ok(match row.get_ref(i)? {
-                    ValueRef::Null => Cell::Null,
-                    ValueRef::Integer(n) => Cell::Int(n),
-                    ValueRef::Real(x) => Cell::Real(x),
-                    ValueRef::Text(bytes) => Cell::Text(match std::str::from_utf8(bytes) {
-                        Ok(text) => text.to_owned(),
-                        Err(_) => String::from_utf8_lossy(bytes).into_owned(),
-                    }),
-                    ValueRef::Blob(bytes) => Cell::Blob(bytes.to_vec()),
-                })
-            })
-            .collect::<rusqlite::Result<_>>()?;
-        records.push(Record::new(names.clone(), cells));
+        decoded.push(T::from_row(&Row::Sqlite(row))?);
     }
-    Ok(records)
+    Ok(decoded)
 }
 
-fn is_interrupt(err: &rusqlite::Error) -> bool {
-    err.sqlite_error_code() == Some(rusqlite::ErrorCode::OperationInterrupted)
+/// Runs a statement that returns no rows; the number of rows it changed.
+pub(super) fn execute(conn: &Connection, sql: &str, params: &[Param<'_>]) -> Result<u64, StoreError> {
+    let mut statement = conn.prepare_cached(sql)?;
+    bind(&mut statement, params)?;
+    Ok(statement.raw_execute()? as u64)
 }
 
-/// SQLite's own failures keep their (extended) result code, so that BUSY still maps
-/// to a 503 like it does through sqlx; anything else is an internal error.
-fn into_sqlx(err: rusqlite::Error) -> sqlx::Error {
-    match &err {
-        rusqlite::Error::SqliteFailure(failure, _) => sqlx::Error::Database(Box::new(SqliteReadError {
-            code: failure.extended_code.to_string(),
-            message: err.to_string(),
-        })),
-        _ => sqlx::Error::Protocol(format!("sqlite read: {err}")),
+fn bind(statement: &mut rusqlite::CachedStatement<'_>, params: &[Param<'_>]) -> Result<(), StoreError> {
+    for (i, value) in params.iter().enumerate() {
+        statement.raw_bind_parameter(format!("${}", i + 1).as_str(), value)?;
     }
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("{message}")]
-struct SqliteReadError {
-    code: String,
-    message: String,
-}
-
-impl sqlx::error::DatabaseError for SqliteReadError {
-    fn message(&self) -> &str {
-        &self.message
-    }
-
-    fn code(&self) -> Option<std::borrow::Cow<'_, str>> {
-        Some(self.code.as_str().into())
-    }
-
-    fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
-        self
-    }
-
-    fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
-        self
-    }
-
-    fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
-        self
-    }
-
-    fn kind(&self) -> sqlx::error::ErrorKind {
-        sqlx::error::ErrorKind::Other
-    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::params;
 
     fn readers() -> (tempfile::TempDir, Arc<SqliteReaders>) {
         let dir = tempfile::tempdir().unwrap();
@@ -250,55 +238,38 @@ mod tests {
         (dir, Arc::new(SqliteReaders::new(&path)))
     }
 
+    const LONG: &str = "WITH RECURSIVE c(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM c WHERE k < $1)
+                        SELECT COUNT(*) AS total FROM c";
+
     #[tokio::test]
-    async fn binds_numbered_parameters_by_name_and_reads_every_type() {
+    async fn binds_numbered_parameters_by_number_and_reads_every_type() {
         let (_dir, readers) = readers();
         // `$2` comes first in the text: binding must follow the numbers, not the order.
         let sql = "SELECT n, x, s, b FROM t WHERE s <> $2 OR n = $1 ORDER BY n";
-        let params = [SqlValue::Int(2), SqlValue::Text("two".into())];
-        let rows = readers.read(&[(sql, &params)]).await.unwrap().remove(0);
-        assert_eq!(rows.len(), 2);
-        assert_eq!(rows[0].try_get::<Option<f64>>("x").unwrap(), Some(0.5));
-        assert_eq!(rows[0].try_get::<Vec<u8>>("b").unwrap(), vec![1]);
-        assert_eq!(rows[1].try_get::<String>("s").unwrap(), "two");
-        assert_eq!(rows[1].try_get::<Option<f64>>("x").unwrap(), None);
+        type Typed = (i64, Option<f64>, String, Option<Vec<u8>>);
+        let rows: Vec<Typed> = readers.read(sql, params![2_i64, "two"]).await.unwrap();
+        assert_eq!(rows, [(1, Some(0.5), "one".into(), Some(vec![1])), (2, None, "two".into(), None)]);
+        let wrong: Result<Vec<i64>, _> = readers.read("SELECT s FROM t", &[]).await;
+        assert!(matches!(wrong, Err(StoreError::Decode(_))), "text is not an integer: {wrong:?}");
     }
 
     #[tokio::test]
     async fn a_read_over_the_inline_budget_completes_on_a_blocking_thread() {
         let (_dir, readers) = readers();
         // Millions of VM steps: far past the inline budget.
-        let sql = "WITH RECURSIVE c(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM c WHERE k < $1)
-                   SELECT COUNT(*) AS total FROM c";
-        let long = [SqlValue::Int(2_000_000)];
-        let rows = readers.read(&[(sql, &long)]).await.unwrap().remove(0);
-        assert_eq!(rows[0].try_get::<i64>("total").unwrap(), 2_000_000);
+        let total: Vec<i64> = readers.read(LONG, params![2_000_000_i64]).await.unwrap();
+        assert_eq!(total, [2_000_000]);
         // The connection went back with a fresh budget: a short read still runs inline.
-        let short = readers.run(&[("SELECT n FROM t", &[])], INLINE_TICKS);
-        assert_eq!(short.unwrap()[0].len(), 2);
-        let over_budget = readers.run(&[(sql, &long)], INLINE_TICKS);
-        assert!(over_budget.is_err_and(|err| is_interrupt(&err)));
+        let short = readers.run(Place::Inline, |conn| query::<i64>(conn, "SELECT n FROM t", &[]));
+        assert_eq!(short.unwrap().len(), 2);
+        let over = readers.run(Place::Inline, |conn| query::<i64>(conn, LONG, params![2_000_000_i64]));
+        assert!(matches!(over, Err(StoreError::Interrupted)));
         // Likewise inside a group: its transaction ends, and the whole group reruns.
-        let group = [("SELECT n FROM t", &[][..]), (sql, &long)];
-        let over_budget = readers.run(&group, INLINE_TICKS);
-        assert!(over_budget.is_err_and(|err| is_interrupt(&err)));
+        let (rows, totals): (Vec<i64>, Vec<i64>) =
+            readers.read_pair(("SELECT n FROM t", &[]), (LONG, params![2_000_000_i64])).await.unwrap();
+        assert_eq!((rows.len(), totals), (2, vec![2_000_000]));
         let reader = readers.checkout().unwrap();
         assert!(reader.conn.is_autocommit(), "the interrupted group's transaction was ended");
-        readers.idle.lock().unwrap().push(reader);
-        let results = readers.read(&group).await.unwrap();
-        assert_eq!((results[0].len(), results[1][0].try_get::<i64>("total").unwrap()), (2, 2_000_000));
-    }
-
-    #[tokio::test]
-    async fn a_group_of_reads_returns_each_reads_rows_and_ends_its_transaction() {
-        let (_dir, readers) = readers();
-        let two = [SqlValue::Int(2)];
-        let group = [("SELECT COUNT(*) FROM t", &[][..]), ("SELECT s FROM t WHERE n = $1", &two)];
-        let results = readers.read(&group).await.unwrap();
-        assert_eq!(results[0][0].try_get_at::<i64>(0).unwrap(), 2);
-        assert_eq!(results[1][0].try_get::<String>("s").unwrap(), "two");
-        let reader = readers.checkout().unwrap();
-        assert!(reader.conn.is_autocommit());
     }
 
     #[test]
@@ -318,10 +289,13 @@ mod tests {
         let long = "WITH RECURSIVE c(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM c WHERE k < 10000)
                     SELECT COUNT(*) FROM t, c";
         let count = "SELECT COUNT(*) FROM t";
-        let results = in_one_transaction(&reader, &[(long, &[]), (count, &[])]).unwrap();
-        assert_eq!(results[1][0].try_get_at::<i64>(0).unwrap(), 2, "the snapshot from before the write");
-        let after = query(&reader.conn, count, &[]).unwrap();
-        assert_eq!(after[0].try_get_at::<i64>(0).unwrap(), 3, "the next read sees the write");
+        let conn = &reader.conn;
+        let (_, counted) = in_one_transaction(conn, || {
+            Ok((query::<i64>(conn, long, &[])?, query::<i64>(conn, count, &[])?))
+        })
+        .unwrap();
+        assert_eq!(counted, [2], "the snapshot from before the write");
+        assert_eq!(query::<i64>(conn, count, &[]).unwrap(), [3], "the next read sees the write");
     }
 
     #[test]
@@ -340,20 +314,23 @@ mod tests {
             )
             .unwrap();
         let sql = "SELECT COUNT(*) FROM u WHERE k > $1";
-        for bound in [0, 7, 1900, 5] {
-            let count = query(&reader.conn, sql, &[SqlValue::Int(bound)]).unwrap();
-            assert!(count[0].try_get_at::<i64>(0).unwrap() > 0);
+        for bound in [0_i64, 7, 1900, 5] {
+            assert!(query::<i64>(&reader.conn, sql, params![bound]).unwrap()[0] > 0);
         }
         let statement = reader.conn.prepare_cached(sql).unwrap();
         assert_eq!(statement.get_status(rusqlite::StatementStatus::RePrepare), 0);
     }
 
     #[tokio::test]
-    async fn sqlite_errors_keep_their_code() {
-        let (_dir, readers) = readers();
-        let err = readers.read(&[("SELECT nope FROM t", &[])]).await.unwrap_err();
-        let sqlx::Error::Database(db) = err else { panic!("expected a database error, got {err:?}") };
-        assert_eq!(db.code().as_deref(), Some("1"));
-        assert!(db.message().contains("nope"));
+    async fn a_read_that_finds_the_database_locked_does_not_wait_inline() {
+        let (dir, readers) = readers();
+        // An exclusive lock held by another connection: an inline read fails at once
+        // (it never sleeps on the runtime); `read` then tries again off the runtime.
+        let locker = Connection::open(dir.path().join("read.db")).unwrap();
+        locker.execute_batch("PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE;").unwrap();
+        let inline = readers.run(Place::Inline, |conn| query::<i64>(conn, "SELECT n FROM t", &[]));
+        assert!(matches!(inline, Err(StoreError::Busy(_))), "{inline:?}");
+        drop(locker);
+        assert_eq!(readers.read::<i64>("SELECT n FROM t", &[]).await.unwrap(), [1, 2]);
     }
 }

@@ -1,11 +1,19 @@
 //! API token queries.
 
 use crate::clock::Timestamp;
-use crate::domain::filter::{Field, FieldType, Schema, SortKey, SqlValue};
-use crate::http::error::ApiResult;
+use crate::domain::filter::{Field, FieldType, Schema, SortKey};
 use crate::http::listing::{ListSql, Listing};
 use crate::http::paging::Page;
-use crate::store::{Db, Record, Tx};
+use crate::params;
+use crate::store::{Db, FromRow, Param, Row, StoreError, Tx};
+
+crate::statements! {
+    INSERT_TOKEN = "INSERT INTO api_tokens (id, user_id, name, token_hash, scopes, created_at, created_by, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+    REVOKE_TOKEN = "UPDATE api_tokens SET revoked_at = $3
+         WHERE id = $1 AND revoked_at IS NULL AND (CAST($2 AS TEXT) IS NULL OR user_id = $2) RETURNING user_id";
+    REVOKE_TOKENS_OF = "UPDATE api_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL RETURNING id";
+}
 
 #[derive(Debug, Clone)]
 pub struct ApiToken {
@@ -28,35 +36,27 @@ pub struct NewToken<'a> {
     pub created_by: &'a str,
 }
 
-fn from_row(row: &Record) -> Result<ApiToken, sqlx::Error> {
-    let scopes: Option<String> = row.try_get("scopes")?;
-    Ok(ApiToken {
-        id: row.try_get("id")?,
-        user_id: row.try_get("user_id")?,
-        name: row.try_get("name")?,
-        scopes: scopes.map(|s| s.split_whitespace().map(str::to_owned).collect()),
-        created_at: row.try_get("created_at")?,
-        expires_at: row.try_get("expires_at")?,
-        last_used_at: row.try_get("last_used_at")?,
-    })
+impl FromRow for ApiToken {
+    fn from_row(row: &Row<'_>) -> Result<Self, StoreError> {
+        let scopes: Option<String> = row.get("scopes")?;
+        Ok(ApiToken {
+            id: row.get("id")?,
+            user_id: row.get("user_id")?,
+            name: row.get("name")?,
+            scopes: scopes.map(|s| s.split_whitespace().map(str::to_owned).collect()),
+            created_at: row.get("created_at")?,
+            expires_at: row.get("expires_at")?,
+            last_used_at: row.get("last_used_at")?,
+        })
+    }
 }
 
-pub async fn insert(tx: &mut Tx, new: NewToken<'_>, now: Timestamp) -> Result<ApiToken, sqlx::Error> {
+pub async fn insert(tx: &mut Tx, new: NewToken<'_>, now: Timestamp) -> Result<ApiToken, StoreError> {
     let id = uuid::Uuid::now_v7().to_string();
-    sqlx::query(
-        "INSERT INTO api_tokens (id, user_id, name, token_hash, scopes, created_at, created_by, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(&id)
-    .bind(new.user_id)
-    .bind(new.name)
-    .bind(new.token_hash)
-    .bind(new.scopes.map(|s| s.join(" ")))
-    .bind(now)
-    .bind(new.created_by)
-    .bind(new.expires_at)
-    .execute(&mut **tx)
-    .await?;
+    let scopes = new.scopes.map(|s| s.join(" "));
+    let params =
+        params![&id, new.user_id, new.name, new.token_hash, scopes, now, new.created_by, new.expires_at];
+    tx.execute(INSERT_TOKEN, params).await?;
     Ok(ApiToken {
         id,
         user_id: new.user_id.to_owned(),
@@ -81,17 +81,16 @@ pub const SCHEMA: Schema = Schema { fields: FIELDS };
 pub const DEFAULT_ORDER: &[SortKey] = &[SortKey::desc("created_at")];
 
 /// The live (unrevoked) tokens of `user_id`.
-pub async fn list_of(db: &Db, user_id: &str, listing: &Listing) -> ApiResult<Page<ApiToken>> {
+pub async fn list_of(db: &Db, user_id: &str, listing: &Listing) -> Result<Page<ApiToken>, StoreError> {
     let query = ListSql {
         columns: "id, user_id, name, scopes, created_at, expires_at, last_used_at",
         from: "api_tokens",
         scope: "user_id = $1 AND revoked_at IS NULL",
-        scope_params: vec![SqlValue::Text(user_id.to_owned())],
+        scope_params: vec![Param::from(user_id)],
         tiebreak: "id DESC",
         version: None,
     };
-    let (rows, total) = query.fetch(db, listing).await?;
-    let items = rows.iter().map(from_row).collect::<Result<_, _>>()?;
+    let (items, total) = query.fetch(db, listing).await?;
     Ok(listing.page_of(items, total))
 }
 
@@ -102,25 +101,11 @@ pub async fn revoke(
     id: &str,
     owner: Option<&str>,
     now: Timestamp,
-) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar(
-        "UPDATE api_tokens SET revoked_at = $3
-         WHERE id = $1 AND revoked_at IS NULL AND ($2 = '' OR user_id = $2) RETURNING user_id",
-    )
-    .bind(id)
-    .bind(owner.unwrap_or(""))
-    .bind(now)
-    .fetch_optional(&mut **tx)
-    .await
+) -> Result<Option<String>, StoreError> {
+    tx.fetch_optional(REVOKE_TOKEN, params![id, owner, now]).await
 }
 
 /// Revokes every live token of the user; returns their ids.
-pub async fn revoke_all_of(tx: &mut Tx, user_id: &str, now: Timestamp) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar(
-        "UPDATE api_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL RETURNING id",
-    )
-    .bind(user_id)
-    .bind(now)
-    .fetch_all(&mut **tx)
-    .await
+pub async fn revoke_all_of(tx: &mut Tx, user_id: &str, now: Timestamp) -> Result<Vec<String>, StoreError> {
+    tx.fetch_all(REVOKE_TOKENS_OF, params![user_id, now]).await
 }

@@ -86,28 +86,12 @@ pub async fn create(
         created_by: creation.created_by,
     };
     if let Some(link) = &creation.link {
-        let linked: Option<String> =
-            sqlx::query_scalar("SELECT user_id FROM external_identities WHERE issuer = $1 AND subject = $2")
-                .bind(link.issuer)
-                .bind(link.subject)
-                .fetch_optional(&mut **tx)
-                .await?;
-        if linked.is_some() {
-            return Err(already_linked());
-        }
+        // Checked first: an identity already linked is the conflict to report.
+        store::identity_is_free(tx, link.issuer, link.subject).await?;
     }
     let id = store::insert_in(tx, new, now).await?;
     if let Some(link) = creation.link {
-        sqlx::query(
-            "INSERT INTO external_identities (issuer, subject, user_id, created_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(link.issuer)
-        .bind(link.subject)
-        .bind(&id)
-        .bind(now)
-        .execute(&mut **tx)
-        .await
-        .map_err(|err| if crate::store::is_unique_violation(&err) { already_linked() } else { err.into() })?;
+        store::link_identity(tx, link.issuer, link.subject, &id, now).await?;
     }
     Ok(User {
         id,
@@ -130,8 +114,4 @@ pub async fn create(
             roles
         },
     })
-}
-
-fn already_linked() -> ApiError {
-    ApiError::conflict("already_linked", "this outside identity already has an account")
 }

@@ -1,5 +1,7 @@
 //! Registration, login, the `me` endpoints and password changes.
 
+use hallpass::params;
+use hallpass::store::Sql;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -228,19 +230,12 @@ async fn legacy_hashes_are_upgraded_on_login(backend: Backend) {
     ];
     for (username, hash, password) in legacy {
         let user_id = app.register(username).await.user_id.unwrap();
-        sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
-            .bind(&hash)
-            .bind(&user_id)
-            .execute(&app.state.db.pool)
-            .await
-            .unwrap();
+        let update = Sql::dynamic("UPDATE users SET password_hash = $1 WHERE id = $2");
+        app.state.db.execute(update, params![&hash, &user_id]).await.unwrap();
         assert_eq!(app.login(username, "not it at all").await.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(app.login(username, password).await.status(), StatusCode::OK, "{username}");
-        let stored: String = sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
-            .bind(&user_id)
-            .fetch_one(&app.state.db.pool)
-            .await
-            .unwrap();
+        let read = Sql::dynamic("SELECT password_hash FROM users WHERE id = $1");
+        let stored: String = app.state.db.read_optional(read, params![&user_id]).await.unwrap().unwrap();
         assert!(stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{stored}");
         assert_eq!(app.login(username, password).await.status(), StatusCode::OK);
     }

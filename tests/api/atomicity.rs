@@ -1,6 +1,8 @@
 //! One operation, one transaction: bad input changes nothing, a failure part-way
 //! leaves no partial state, and the last-administrator rule holds under concurrency.
 
+use hallpass::params;
+use hallpass::store::Sql;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -54,12 +56,12 @@ async fn break_the_audit_log(app: &TestApp, backend: Backend) {
         ],
     };
     for sql in statements {
-        sqlx::raw_sql(sqlx::AssertSqlSafe(*sql)).execute(&app.state.db.pool).await.unwrap();
+        app.state.db.execute_script(sql).await.unwrap();
     }
 }
 
 async fn count(app: &TestApp, sql: &str) -> u64 {
-    app.state.db.count(sql, &[]).await.unwrap()
+    app.state.db.count(Sql::dynamic(sql), &[]).await.unwrap()
 }
 
 async fn a_failure_after_the_first_write_leaves_nothing_behind(backend: Backend) {
@@ -114,14 +116,10 @@ async fn two_admins_demoting_each_other_leave_one_admin(backend: Backend) {
         let admins = "SELECT COUNT(*) FROM user_roles r JOIN users u ON u.id = r.user_id
                       WHERE r.role = 'admin' AND u.expired_at IS NULL";
         if round > 0 {
-            let mut tx = app.state.db.begin().await.unwrap();
-            sqlx::query("DELETE FROM user_roles WHERE role = 'admin' AND user_id <> $1 AND user_id <> $2")
-                .bind(&a_id)
-                .bind(&b_id)
-                .execute(&mut *tx)
-                .await
-                .unwrap();
-            tx.commit().await.unwrap();
+            let others = Sql::dynamic(
+                "DELETE FROM user_roles WHERE role = 'admin' AND user_id <> $1 AND user_id <> $2",
+            );
+            app.state.db.execute(others, params![&a_id, &b_id]).await.unwrap();
         }
         assert_eq!(count(&app, admins).await, 2);
         let demote = |token: &str, id: &str| {

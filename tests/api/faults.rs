@@ -1,5 +1,6 @@
 //! Faults at the store: the database going away under load, and coming back.
 
+use hallpass::store::Sql;
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
@@ -74,13 +75,11 @@ async fn a_postgres_outage_answers_503_at_once_and_the_same_process_serves_again
     assert_eq!(listed["items"].as_array().unwrap().len(), 2, "the run from before and the one from after");
     // The outage was not taken for wrong passwords: nothing counted, nothing audited.
     app.login_ok("ada").await;
-    let failures: (i64, i64) = sqlx::query_as(
+    let read = Sql::dynamic(
         "SELECT (SELECT failed_logins FROM users WHERE username = 'ada'),
                 (SELECT COUNT(*) FROM audit_log WHERE action = 'login.failed')",
-    )
-    .fetch_one(&app.state.db.pool)
-    .await
-    .unwrap();
+    );
+    let failures: (i64, i64) = app.state.db.read_optional(read, &[]).await.unwrap().unwrap();
     assert_eq!(failures, (0, 0));
 }
 
@@ -159,20 +158,17 @@ async fn every_run_answered_201_is_there_after_a_kill_9(backend: Backend) {
 
     let mut server = serve(dir.path(), &db.url);
     let store = hallpass::store::Db::connect(&db.url).await.unwrap();
-    let stored: HashSet<String> = store
-        .read("SELECT id FROM runs", &[])
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|row| row.try_get::<String>("id").unwrap())
-        .collect();
+    let stored: HashSet<String> =
+        store.read::<String>(Sql::dynamic("SELECT id FROM runs"), &[]).await.unwrap().into_iter().collect();
     let missing = answered.difference(&stored).count();
     assert_eq!(missing, 0, "of {} runs answered 201, {missing} are gone", answered.len());
     // Nothing half-written: every run whose weather is pending still has its lookup queued.
     let orphans = store
         .count(
-            "SELECT COUNT(*) FROM runs r WHERE weather_status = 'pending'
-             AND NOT EXISTS (SELECT 1 FROM weather_jobs j WHERE j.run_id = r.id)",
+            Sql::dynamic(
+                "SELECT COUNT(*) FROM runs r WHERE weather_status = 'pending'
+                 AND NOT EXISTS (SELECT 1 FROM weather_jobs j WHERE j.run_id = r.id)",
+            ),
             &[],
         )
         .await

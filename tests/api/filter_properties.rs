@@ -5,8 +5,9 @@
 use std::collections::HashMap;
 
 use hallpass::domain::filter::reference::{self, Row};
-use hallpass::domain::filter::{Field, FieldType, Schema, Value, compile, prepare};
-use hallpass::store::{Backend as StoreBackend, Db};
+use hallpass::domain::filter::{Field, FieldType, Schema, Value, prepare};
+use hallpass::store::filter_sql::compile;
+use hallpass::store::{Backend as StoreBackend, Db, Param, Sql};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
@@ -106,23 +107,22 @@ async fn probe_db(backend: Backend) -> (TestDb, Db) {
     let ddl = format!(
         "CREATE TABLE filter_probe (id BIGINT PRIMARY KEY, n BIGINT, r {real}, t TEXT, d TEXT, b BIGINT, wx BIGINT)"
     );
-    sqlx::query(sqlx::AssertSqlSafe(ddl)).execute(&db.pool).await.unwrap();
+    db.execute_script(&ddl).await.unwrap();
+    let insert =
+        Sql::dynamic("INSERT INTO filter_probe (id, n, r, t, d, b, wx) VALUES ($1, $2, $3, $4, $5, $6, $7)");
     for (id, row) in rows() {
-        let mut query = sqlx::query(
-            "INSERT INTO filter_probe (id, n, r, t, d, b, wx) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(id);
+        let mut params = vec![Param::from(id)];
         for column in ["n", "r", "t", "d", "b", "wx"] {
-            query = match row.get(column) {
-                Value::Null if column == "r" => query.bind(hallpass::store::Double(None)),
-                Value::Null if matches!(column, "t" | "d") => query.bind(None::<String>),
-                Value::Null => query.bind(None::<i64>),
-                Value::Int(n) => query.bind(n),
-                Value::Real(f) => query.bind(f),
-                Value::Text(s) => query.bind(s),
-            };
+            params.push(match row.get(column) {
+                Value::Null if column == "r" => Param::Real(None),
+                Value::Null if matches!(column, "t" | "d") => Param::Text(None),
+                Value::Null => Param::Int(None),
+                Value::Int(n) => Param::from(n),
+                Value::Real(f) => Param::from(f),
+                Value::Text(s) => Param::from(s),
+            });
         }
-        query.execute(&db.pool).await.unwrap();
+        db.execute(insert, &params).await.unwrap();
     }
     (test_db, db)
 }
@@ -138,8 +138,7 @@ fn agree_on(backend: Backend) {
             let compiled = compile(&typed, db.backend, 1);
             let sql = format!("SELECT id FROM filter_probe WHERE {} ORDER BY id", compiled.sql);
             let got: Vec<i64> = runtime
-                .block_on(db.read(&sql, &compiled.params))
-                .and_then(|rows| rows.iter().map(|r| r.try_get::<i64>("id")).collect())
+                .block_on(db.read(Sql::dynamic(&sql), &compiled.params))
                 .map_err(|e| TestCaseError::fail(format!("{text} → {sql}: {e}")))?;
             let want: Vec<i64> = rows
                 .iter()
@@ -150,7 +149,7 @@ fn agree_on(backend: Backend) {
             Ok(())
         })
         .unwrap();
-    runtime.block_on(db.pool.close());
+    runtime.block_on(db.close());
 }
 
 #[test]

@@ -83,7 +83,7 @@ async fn openapi_covers_every_route(backend: Backend) {
 async fn database_down_is_503(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.register("sue").await;
-    app.state.db.pool.close().await;
+    app.state.db.close().await;
     for res in [app.get("/readyz", None).await, app.login("sue", crate::helpers::PASSWORD).await] {
         assert!(res.headers().contains_key("retry-after"));
         crate::helpers::assert_problem(res, StatusCode::SERVICE_UNAVAILABLE, "service_unavailable").await;

@@ -1,6 +1,7 @@
 //! Runs: CRUD, ownership, filters, weekly reports, import, and weather (against a
 //! stand-in Open-Meteo).
 
+use hallpass::store::Sql;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -282,8 +283,8 @@ async fn import_is_all_or_nothing(backend: Backend) {
     let res = import(&app, &me.access, &many).await;
     assert_eq!(res.json::<Value>().await.unwrap()["imported"], 101);
     assert_eq!(list(&app, &me.access, "filter=date%20ge%20'2020-01-01'").await["total"], 101);
-    let queued: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM weather_jobs").fetch_one(&app.state.db.pool).await.unwrap();
+    let queued: u64 =
+        app.state.db.count(Sql::dynamic("SELECT COUNT(*) FROM weather_jobs"), &[]).await.unwrap();
     assert_eq!(queued, 18 + 101);
 }
 

@@ -1,5 +1,7 @@
 //! Refresh rotation, reuse detection, logout and the session list.
 
+use hallpass::params;
+use hallpass::store::Sql;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -70,11 +72,8 @@ async fn concurrent_refreshes_yield_one_successor(backend: Backend) {
         successors.insert(res.json::<Value>().await.unwrap()["refresh_token"].as_str().unwrap().to_owned());
     }
     assert_eq!(successors.len(), 1, "{successors:?}");
-    let live: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM refresh_tokens WHERE session_id = $1")
-        .bind(&tokens.session_id)
-        .fetch_one(&app.state.db.pool)
-        .await
-        .unwrap();
+    let count = Sql::dynamic("SELECT COUNT(*) FROM refresh_tokens WHERE session_id = $1");
+    let live = app.state.db.count(count, params![&tokens.session_id]).await.unwrap();
     assert_eq!(live, 2, "the first token and exactly one successor");
     let successor = successors.into_iter().next().unwrap();
     assert_eq!(app.refresh(&successor).await.status(), StatusCode::OK);

@@ -1,5 +1,7 @@
 //! Account lockout and the per-IP budget on the credential endpoints.
 
+use hallpass::params;
+use hallpass::store::Sql;
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -122,11 +124,8 @@ async fn concurrent_guesses_cannot_outrun_the_lock(backend: Backend) {
         assert_eq!(guess.await.unwrap(), StatusCode::UNAUTHORIZED);
     }
     // Only the three allowed attempts were ever checked; the rest met a locked door.
-    let counted: i64 = sqlx::query_scalar("SELECT failed_logins FROM users WHERE id = $1")
-        .bind(&user_id)
-        .fetch_one(&app.state.db.pool)
-        .await
-        .unwrap();
+    let read = Sql::dynamic("SELECT failed_logins FROM users WHERE id = $1");
+    let counted: i64 = app.state.db.read_optional(read, params![&user_id]).await.unwrap().unwrap();
     assert_eq!(counted, 3);
     assert_eq!(app.login("walt", PASSWORD).await.status(), StatusCode::UNAUTHORIZED);
 }
@@ -145,12 +144,9 @@ async fn many_right_passwords_at_once_all_get_in(backend: Backend) {
         assert_eq!(login.await.unwrap(), StatusCode::OK);
     }
     // Nothing was counted against the account, and nothing is left in flight.
-    let row: (i64, Option<i64>, i64) = sqlx::query_as(
-        "SELECT failed_logins, locked_until, login_inflight FROM users WHERE username = 'rita'",
-    )
-    .fetch_one(&app.state.db.pool)
-    .await
-    .unwrap();
+    let read =
+        Sql::dynamic("SELECT failed_logins, locked_until, login_inflight FROM users WHERE username = 'rita'");
+    let row: (i64, Option<i64>, i64) = app.state.db.read_optional(read, &[]).await.unwrap().unwrap();
     assert_eq!(row, (0, None, 0));
     // Wrong guesses afterwards still lock after three.
     for _ in 0..3 {

@@ -13,17 +13,17 @@
 //! ```
 //!
 //! Text is parsed to an untyped AST (`parse`), checked against the endpoint's fields
-//! and their types into a typed AST (`check`), and compiled to SQL whose every value
-//! is a bound parameter (`sql`). Errors carry the 0-based character position.
+//! and their types into a typed AST (`check`), and compiled to SQL (by `store::filter_sql`) whose every value
+//! is a bound parameter. Errors carry the 0-based character position.
 
 mod check;
 mod parse;
 pub mod reference;
-mod sql;
+mod sort;
 
 pub use check::{Field, FieldType, Schema, Typed, TypedCmp, Value};
 pub use parse::parse;
-pub use sql::{SortKey, SqlFilter, SqlValue, compile, order_by};
+pub use sort::{SortKey, order_by};
 
 pub const MAX_LENGTH: usize = 2048;
 pub const MAX_DEPTH: usize = 32;

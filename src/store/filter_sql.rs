@@ -7,29 +7,20 @@
 
 use std::fmt::Write;
 
-use super::check::{FieldType, Schema, Typed, Value};
-use super::{FilterError, Op};
-use crate::store::Backend;
-
-/// A value to bind, in placeholder order.
-#[derive(Debug, Clone, PartialEq)]
-pub enum SqlValue {
-    Int(i64),
-    Real(f64),
-    Text(String),
-}
+use super::{Backend, Param};
+use crate::domain::filter::{Op, SortKey, Typed, Value};
 
 /// A compiled condition: `sql` uses placeholders `$first..` for `params` in order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SqlFilter {
     pub sql: String,
-    pub params: Vec<SqlValue>,
+    pub params: Vec<Param<'static>>,
 }
 
 struct Compiler {
     backend: Backend,
     sql: String,
-    params: Vec<SqlValue>,
+    params: Vec<Param<'static>>,
     first: usize,
 }
 
@@ -39,9 +30,9 @@ impl Compiler {
     /// parameter's type does (`weather.code gt 5` then `gt 5.5`).
     fn placeholder(&mut self, value: &Value) -> String {
         let (param, real) = match value {
-            Value::Int(n) => (SqlValue::Int(*n), false),
-            Value::Real(f) => (SqlValue::Real(*f), true),
-            Value::Text(s) => (SqlValue::Text(s.clone()), false),
+            Value::Int(n) => (Param::from(*n), false),
+            Value::Real(f) => (Param::from(*f), true),
+            Value::Text(s) => (Param::from(s.clone()), false),
             Value::Null => unreachable!("null is compiled to IS NULL"),
         };
         self.params.push(param);
@@ -108,6 +99,15 @@ impl Compiler {
     }
 }
 
+/// The same order on both backends: empty values last, text bytewise. (Columns that
+/// cannot be NULL skip the NULL key, so an index can still give the order.)
+pub fn order_sql(key: &SortKey, backend: Backend) -> String {
+    let collate = if key.text && backend == Backend::Postgres { " COLLATE \"C\"" } else { "" };
+    let direction = if key.descending { "DESC" } else { "ASC" };
+    let nulls_last = if key.nullable { format!("({} IS NULL), ", key.column) } else { String::new() };
+    format!("{nulls_last}{}{collate} {direction}", key.column)
+}
+
 /// Compiles `typed` with placeholders numbered from `first` (the caller's own
 /// parameters come before).
 pub fn compile(typed: &Typed, backend: Backend, first: usize) -> SqlFilter {
@@ -116,64 +116,10 @@ pub fn compile(typed: &Typed, backend: Backend, first: usize) -> SqlFilter {
     SqlFilter { sql: compiler.sql, params: compiler.params }
 }
 
-/// One key of an ORDER BY.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SortKey {
-    pub column: &'static str,
-    pub descending: bool,
-    pub text: bool,
-    pub nullable: bool,
-}
-
-impl SortKey {
-    pub const fn asc(column: &'static str) -> Self {
-        Self { column, descending: false, text: false, nullable: false }
-    }
-
-    pub const fn desc(column: &'static str) -> Self {
-        Self { column, descending: true, text: false, nullable: false }
-    }
-
-    /// The same order on both backends: empty values last, text bytewise. (Columns
-    /// that cannot be NULL skip the NULL key, so an index can still give the order.)
-    pub fn sql(&self, backend: Backend) -> String {
-        let collate = if self.text && backend == Backend::Postgres { " COLLATE \"C\"" } else { "" };
-        let direction = if self.descending { "DESC" } else { "ASC" };
-        let nulls_last = if self.nullable { format!("({} IS NULL), ", self.column) } else { String::new() };
-        format!("{nulls_last}{}{collate} {direction}", self.column)
-    }
-}
-
-/// `sort=-date,distance` → `date DESC, distance ASC` over the schema's fields; the
-/// error's position points into the sort text.
-pub fn order_by(sort: &str, schema: &Schema) -> Result<Vec<SortKey>, FilterError> {
-    let mut order = Vec::new();
-    let mut at = 0;
-    for part in sort.split(',') {
-        let trimmed = part.trim();
-        let (name, desc) = match trimmed.strip_prefix('-') {
-            Some(name) => (name, true),
-            None => (trimmed.strip_prefix('+').unwrap_or(trimmed), false),
-        };
-        let field = schema.field(name).ok_or_else(|| {
-            FilterError::at(at, format!("cannot sort by `{name}`; this list sorts by {}", schema.names()))
-        })?;
-        order.push(SortKey {
-            column: field.column,
-            descending: desc,
-            text: field.ty == FieldType::Text,
-            nullable: field.nullable,
-        });
-        at += part.chars().count() + 1;
-    }
-    Ok(order)
-}
-
 #[cfg(test)]
 mod tests {
-    use super::super::check::{Field, FieldType};
-    use super::super::prepare;
     use super::*;
+    use crate::domain::filter::{Field, FieldType, Schema, order_by, prepare};
 
     const FIELDS: &[Field] = &[
         Field { name: "date", column: "r.date", ty: FieldType::Date, nullable: true },
@@ -196,7 +142,7 @@ mod tests {
         );
         assert_eq!(
             compiled.params[4 - 2..].to_vec(),
-            vec![SqlValue::Int(10), SqlValue::Text("';drop table users;--".into())]
+            vec![Param::from(10_i64), Param::from("';drop table users;--")]
         );
         assert!(!compiled.sql.contains("drop"));
     }
@@ -219,14 +165,15 @@ mod tests {
     }
 
     #[test]
-    fn sort_fields_are_allow_listed() {
+    fn sort_keys_order_the_same_on_both_backends() {
         let order = order_by("-date, distance,notes", &SCHEMA).unwrap();
-        assert_eq!(order[0].sql(Backend::Sqlite), "(r.date IS NULL), r.date DESC");
-        assert_eq!(order[1].sql(Backend::Sqlite), "(r.distance IS NULL), r.distance ASC");
-        assert_eq!(order[2].sql(Backend::Postgres), "(r.notes IS NULL), r.notes COLLATE \"C\" ASC");
-        assert_eq!(SortKey::desc("id").sql(Backend::Postgres), "id DESC", "NOT NULL keys keep index order");
-        let err = order_by("date,password", &SCHEMA).unwrap_err();
-        assert_eq!(err.position, 5);
-        assert!(err.message.contains("cannot sort by `password`"));
+        assert_eq!(order_sql(&order[0], Backend::Sqlite), "(r.date IS NULL), r.date DESC");
+        assert_eq!(order_sql(&order[1], Backend::Sqlite), "(r.distance IS NULL), r.distance ASC");
+        assert_eq!(order_sql(&order[2], Backend::Postgres), "(r.notes IS NULL), r.notes COLLATE \"C\" ASC");
+        assert_eq!(
+            order_sql(&SortKey::desc("id"), Backend::Postgres),
+            "id DESC",
+            "NOT NULL keys keep index order"
+        );
     }
 }
