@@ -24,14 +24,15 @@ pub(crate) async fn list_audit(
     Query(cursor): Query<AuditCursor>,
 ) -> ApiResult<axum::Json<Page<AuditEntry>>> {
     principal.require(Permission::AuditRead)?;
-    if cursor.after.is_some() && list.sort.is_some() {
+    let after = crate::http::listing::cursor(cursor.after.as_deref());
+    if after.is_some() && list.sorts() {
         return Err(ApiError::bad_request(
             "invalid_query",
             "`after` pages the default newest-first order; drop `sort`",
         ));
     }
     let listing = list.check(&super::SCHEMA, super::DEFAULT_ORDER)?;
-    Ok(axum::Json(super::list(&state.db, &listing, cursor.after.as_deref()).await?))
+    Ok(axum::Json(super::list(&state.db, &listing, after).await?))
 }
 
 #[derive(serde::Deserialize, utoipa::IntoParams)]

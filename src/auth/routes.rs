@@ -32,7 +32,10 @@ fn user_agent(headers: &HeaderMap) -> &str {
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     username: String,
+    /// 8 to 128 characters; common, guessable and username-containing passwords are refused.
+    #[schema(min_length = 8, max_length = 128)]
     password: String,
+    #[schema(format = Email, max_length = 254)]
     email: Option<String>,
     name: Option<String>,
 }

@@ -58,7 +58,7 @@ impl Email {
 /// A display name: up to 200 characters, no control characters.
 pub fn parse_name(raw: &str) -> Result<String, Invalid> {
     let trimmed = raw.trim();
-    if trimmed.chars().count() > 200 || trimmed.chars().any(char::is_control) {
+    if raw.chars().count() > 200 || raw.chars().any(char::is_control) {
         return Err(Invalid::new("name", "must be at most 200 characters without control characters"));
     }
     Ok(trimmed.to_owned())

@@ -197,7 +197,8 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJ
         let body = read_body(req, state).await?;
         match kind {
             _ if body.iter().all(u8::is_ascii_whitespace) => Ok(Self(T::default())),
-            Some(BodyKind::Json) => Ok(Self(parse_json(&body)?)),
+            // `null` is no body too, as the API description allows.
+            Some(BodyKind::Json) => Ok(Self(parse_json::<Option<T>>(&body)?.unwrap_or_default())),
             _ => Err(wrong_type("application/json")),
         }
     }

@@ -18,13 +18,23 @@ pub struct ListQuery {
     pub sort: Option<String>,
     /// 0-based page index.
     #[serde(default)]
+    #[param(minimum = 0, maximum = 1000000000)]
     pub page: u64,
     /// Items per page, 1 to 1000 (default 10).
     #[serde(default = "default_count")]
+    #[param(minimum = 1, maximum = 1000)]
     pub count: u64,
     /// Whether to count all matching items (default true).
     #[serde(default = "default_total")]
     pub total: bool,
+}
+
+/// The last page index a list accepts (a billion pages of at most 1,000 items).
+pub const MAX_PAGE: u64 = 1_000_000_000;
+
+/// A keyset cursor (`after=`): an empty one is none, as an empty `sort=` is.
+pub fn cursor(after: Option<&str>) -> Option<&str> {
+    after.filter(|id| !id.trim().is_empty())
 }
 
 fn default_count() -> u64 {
@@ -36,6 +46,11 @@ fn default_total() -> bool {
 }
 
 impl ListQuery {
+    /// Whether a sort was asked for (an empty `sort=` asks for the default order).
+    pub fn sorts(&self) -> bool {
+        self.sort.as_deref().is_some_and(|sort| !sort.trim().is_empty())
+    }
+
     /// Checks paging, the filter and the sort against `schema`; `default_order` applies
     /// when no sort is given.
     pub fn check(self, schema: &Schema, default_order: &[SortKey]) -> ApiResult<Listing> {
@@ -45,7 +60,7 @@ impl ListQuery {
                 format!("query parameter `count` must be between 1 and {MAX_COUNT}"),
             ));
         }
-        if self.page.checked_mul(self.count).is_none_or(|offset| offset > i64::MAX as u64) {
+        if self.page > MAX_PAGE {
             return Err(ApiError::bad_request("invalid_query", "query parameter `page` is too large"));
         }
         let filter = match self.filter.as_deref() {

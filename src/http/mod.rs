@@ -5,6 +5,7 @@ pub mod error;
 pub mod extract;
 pub mod listing;
 pub mod middleware;
+pub mod openapi;
 pub mod ops;
 pub mod paging;
 pub mod router;

@@ -96,7 +96,10 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 
 pub fn build(state: AppState) -> anyhow::Result<Router> {
     let (routes, openapi) = api();
-    let document = OpenApiDocument(serde_json::to_vec(&openapi)?.into());
+    let mut document = serde_json::to_value(&openapi)?;
+    let roles: Vec<&str> = state.roles.names().collect();
+    super::openapi::refine(&mut document, &roles);
+    let document = OpenApiDocument(serde_json::to_vec(&document)?.into());
     let request_id = HeaderName::from_static("x-request-id");
     let layers = ServiceBuilder::new()
         .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))

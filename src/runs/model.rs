@@ -153,7 +153,13 @@ impl From<Run> for RunView {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum LocationInput {
-    Object { lat: f64, lon: f64 },
+    Object {
+        #[schema(minimum = -90, maximum = 90)]
+        lat: f64,
+        #[schema(minimum = -180, maximum = 180)]
+        lon: f64,
+    },
+    /// Latitude and longitude in degrees, separated by spaces or a comma.
     Text(String),
 }
 

@@ -33,11 +33,14 @@ fn scope(principal: &Principal) -> Option<&str> {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewRun {
-    /// `YYYY-MM-DD`.
+    /// `YYYY-MM-DD`, years 1900 to 2100.
+    #[schema(format = Date)]
     date: String,
-    /// Metres, greater than 0.
+    /// Metres, greater than 0, at most 1,000,000.
+    #[schema(exclusive_minimum = 0, maximum = 1000000)]
     distance: f64,
-    /// Seconds, greater than 0.
+    /// Seconds, greater than 0, at most 30 days; distance / time is at most 100 m/s.
+    #[schema(exclusive_minimum = 0, maximum = 2592000)]
     time: f64,
     /// `{lat, lon}` or `"lat lon"`.
     location: LocationInput,
@@ -110,11 +113,12 @@ pub(crate) async fn list_runs(
     principal.require(Permission::RunsRead)?;
     let owner = scope(&principal);
     let schema = if owner.is_some() { &store::OWN } else { &store::ALL };
-    if cursor.after.is_some() && list.sort.is_some() {
+    let after = crate::http::listing::cursor(cursor.after.as_deref());
+    if after.is_some() && list.sorts() {
         return Err(ApiError::bad_request("invalid_query", "`after` pages the default order; drop `sort`"));
     }
     let listing = list.check(schema, store::DEFAULT_ORDER)?;
-    let after = match cursor.after.as_deref() {
+    let after = match after {
         Some(id) => Some(store::find(&state.db, id, owner).await?.ok_or_else(|| {
             ApiError::bad_request("invalid_query", "`after` must be the id of one of the runs you can see")
         })?),
@@ -141,8 +145,11 @@ pub(crate) async fn get_run(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RunPatch {
+    #[schema(format = Date)]
     date: Option<String>,
+    #[schema(exclusive_minimum = 0, maximum = 1000000)]
     distance: Option<f64>,
+    #[schema(exclusive_minimum = 0, maximum = 2592000)]
     time: Option<f64>,
     location: Option<LocationInput>,
     notes: Option<String>,

@@ -60,6 +60,7 @@ pub struct CreateToken {
     /// Permissions to limit the token to (each held by its owner); leave out for all of the owner's.
     scopes: Option<Vec<String>>,
     /// RFC 3339; leave out for a token that does not expire.
+    #[schema(format = DateTime)]
     expires_at: Option<String>,
     /// Administrators only: the user (e.g. a service account) who will own the token.
     user_id: Option<String>,
@@ -82,7 +83,7 @@ pub(crate) async fn create_token(
     }
     let now = state.clock.now();
     let name = body.name.trim();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+    if name.is_empty() || body.name.chars().count() > 100 || name.chars().any(char::is_control) {
         return Err(ApiError::invalid("name", "must be 1 to 100 characters without control characters"));
     }
     let owner_permissions = match body.user_id.as_deref() {

@@ -95,7 +95,10 @@ pub(crate) async fn list_users(
 #[serde(deny_unknown_fields)]
 pub struct NewUserRequest {
     username: String,
+    /// 8 to 128 characters; common, guessable and username-containing passwords are refused.
+    #[schema(min_length = 8, max_length = 128)]
     password: String,
+    #[schema(format = Email, max_length = 254)]
     email: Option<String>,
     name: Option<String>,
     /// Default `["user"]`; managers may only give `user` and `operator`.
@@ -163,7 +166,7 @@ pub(crate) async fn get_user(
 pub struct UserPatch {
     username: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, format = Email, max_length = 254)]
     email: Option<Option<String>>,
     name: Option<String>,
     #[schema(value_type = Option<Object>)]
@@ -172,6 +175,7 @@ pub struct UserPatch {
     #[schema(value_type = Option<Object>)]
     attributes: Option<serde_json::Value>,
     /// Administrators only, from a signed-in session; ends that user's sessions.
+    #[schema(min_length = 8, max_length = 128)]
     password: Option<String>,
 }
 

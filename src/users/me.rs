@@ -50,7 +50,7 @@ pub struct MePatch {
     pub(crate) username: Option<String>,
     /// `null` removes the address.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, format = Email, max_length = 254)]
     pub(crate) email: Option<Option<String>>,
     pub(crate) name: Option<String>,
     #[schema(value_type = Option<Object>)]
@@ -125,6 +125,8 @@ pub(crate) async fn delete_me(
 #[serde(deny_unknown_fields)]
 pub struct PasswordChange {
     current_password: String,
+    /// 8 to 128 characters; common, guessable and username-containing passwords are refused.
+    #[schema(min_length = 8, max_length = 128)]
     new_password: String,
 }
 
