@@ -199,10 +199,11 @@ pub(super) fn query<T: FromRow>(
 ) -> Result<Vec<T>, StoreError> {
     let mut statement = conn.prepare_cached(sql)?;
     bind(&mut statement, params)?;
+    let names: Vec<String> = statement.column_names().into_iter().map(str::to_owned).collect();
     let mut rows = statement.raw_query();
     let mut decoded = Vec::new();
     while let Some(row) = rows.next()? {
-        decoded.push(T::from_row(&Row::Sqlite(row))?);
+        decoded.push(T::from_row(&Row::Sqlite(row, &names))?);
     }
     Ok(decoded)
 }

@@ -108,7 +108,9 @@ pub(super) fn bind_pg<'q>(
 
 /// One row being read, from either backend.
 pub enum Row<'r> {
-    Sqlite(&'r rusqlite::Row<'r>),
+    /// A SQLite row, and its statement's column names (looked up once per query:
+    /// rusqlite's own lookup asks SQLite for every name on every call).
+    Sqlite(&'r rusqlite::Row<'r>, &'r [String]),
     Postgres(&'r PgRow),
 }
 
@@ -116,7 +118,13 @@ impl Row<'_> {
     /// The value of `column`, decoded as `T`.
     pub fn get<T: Decode>(&self, column: &str) -> Result<T, StoreError> {
         match self {
-            Row::Sqlite(row) => T::from_sqlite(row.get_ref(column)?).map_err(|e| decode_error(column, e)),
+            Row::Sqlite(_, names) => {
+                let index = names
+                    .iter()
+                    .position(|name| name == column)
+                    .ok_or_else(|| StoreError::Decode(format!("no column {column}")))?;
+                self.at(index)
+            }
             Row::Postgres(row) => T::from_pg(row, column),
         }
     }
@@ -124,9 +132,8 @@ impl Row<'_> {
     /// The value of the column at `index` (0-based), decoded as `T`.
     pub fn at<T: Decode>(&self, index: usize) -> Result<T, StoreError> {
         match self {
-            Row::Sqlite(row) => {
-                T::from_sqlite(row.get_ref(index)?).map_err(|e| decode_error(&index.to_string(), e))
-            }
+            Row::Sqlite(row, names) => T::from_sqlite(row.get_ref(index)?)
+                .map_err(|e| decode_error(names.get(index).map_or("?", String::as_str), e)),
             Row::Postgres(row) => T::from_pg(row, index),
         }
     }
