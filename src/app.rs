@@ -9,11 +9,11 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use crate::accounts::password::PasswordHasherPool;
 use crate::auth::access_token::AccessTokens;
 use crate::auth::external::ExternalIssuer;
 use crate::auth::gate::SessionGate;
 use crate::auth::keys::{KeyRing, RELOAD_EVERY};
-use crate::auth::password::PasswordHasherPool;
 use crate::auth::permissions::RoleBook;
 use crate::auth::throttle::IpLimiter;
 use crate::clock::{SharedClock, SystemClock};
@@ -154,7 +154,7 @@ impl Application {
 
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         tracing::info!(address = %self.listener.local_addr()?, backend = ?self.state.db.backend, "hallpass is listening");
-        if !crate::users::store::any_admin(&self.state.db).await? {
+        if !crate::accounts::store::any_admin(&self.state.db).await? {
             tracing::warn!(
                 "no administrator exists yet; create one with: \
                  HALLPASS_PASSWORD=… hallpass user create --username admin --role admin"

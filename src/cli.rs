@@ -6,14 +6,14 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
+use crate::accounts::create::{self as accounts, AccountInput, Creation};
+use crate::accounts::password::PasswordHasherPool;
 use crate::app::{AppState, Application};
-use crate::auth::password::PasswordHasherPool;
 use crate::auth::permissions::RoleBook;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, LogFormat, read_settings_file};
 use crate::http::error::ApiError;
 use crate::store::Db;
-use crate::users::accounts::{self, AccountInput, Creation};
 
 /// Hallpass: accounts, sessions and tokens for your app, in one binary.
 ///
@@ -158,7 +158,7 @@ async fn import_runs(config: Config, username: &str, file: &std::path::Path) -> 
     let text =
         std::fs::read_to_string(file).map_err(|e| anyhow::anyhow!("reading {}: {e}", file.display()))?;
     let state = AppState::new(config, std::sync::Arc::new(SystemClock)).await?;
-    let user = crate::users::store::find_by_login(&state.db, username)
+    let user = crate::accounts::store::find_by_login(&state.db, username)
         .await?
         .filter(|u| u.expired_at.is_none())
         .ok_or_else(|| anyhow::anyhow!("no active user `{username}`"))?;

@@ -1,9 +1,11 @@
 //! Hallpass: a self-hosted API server for apps that need accounts.
 //!
-//! Layers: `domain` (pure rules) · `store` (database) · `auth` (passwords, tokens,
-//! sessions) · feature modules (`users`) · `http` (router, middleware, errors) · `cli`.
+//! Layers: `domain` (pure rules) · `store` (database) · `accounts` (the user record,
+//! password hashing) · `auth` (tokens, sessions, the gate) · feature modules (`users`,
+//! `tokens`, `audit`, `runs`) · `http` (router, middleware, errors) · `cli`.
 //! See `docs/ARCHITECTURE.md`.
 
+pub mod accounts;
 pub mod app;
 pub mod audit;
 pub mod auth;

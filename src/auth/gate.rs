@@ -126,7 +126,7 @@ impl SessionGate {
         expires_at: Option<Timestamp>,
         api_token: Option<(String, Option<String>, Option<Timestamp>)>,
     ) -> ApiResult<Arc<Grant>> {
-        let roles = crate::users::store::roles_of(&self.db, &user_id).await?;
+        let roles = crate::accounts::store::roles_of(&self.db, &user_id).await?;
         let mut permissions = self.roles.permissions(&roles);
         let api_token = api_token.map(|(id, scopes, last_used)| {
             if let Some(scopes) = scopes {

@@ -8,15 +8,15 @@ use std::time::Duration;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::password::Verdict;
 use super::sessions::{self, Session};
 use super::throttle;
+use crate::accounts::model::User;
+use crate::accounts::password::Verdict;
+use crate::accounts::store;
 use crate::app::AppState;
 use crate::clock::Timestamp;
 use crate::http::error::{ApiError, ApiResult};
 use crate::store::Tx;
-use crate::users::model::User;
-use crate::users::store;
 
 /// Tokens for a session.
 #[derive(Debug, Serialize, ToSchema)]

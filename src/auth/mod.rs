@@ -1,4 +1,4 @@
-//! Identity: passwords, tokens, sessions, the per-request gate, and `/api/v1/auth/*`.
+//! Signing in: tokens, sessions, the per-request gate, and `/api/v1/auth/*`.
 
 pub mod access_token;
 pub mod external;
@@ -6,7 +6,6 @@ pub mod gate;
 pub mod keys;
 pub mod login;
 pub mod opaque;
-pub mod password;
 pub mod permissions;
 pub mod principal;
 pub mod routes;

@@ -10,6 +10,8 @@ use utoipa::ToSchema;
 use super::login::{self, TokenResponse};
 use super::principal::{ExternalIdentity, Principal};
 use super::sessions::{self, Refresh, Session};
+use crate::accounts::create::{self as accounts, AccountInput, Creation, Link};
+use crate::accounts::model::UserView;
 use crate::app::AppState;
 use crate::audit::{Action, Event};
 use crate::clock::rfc3339;
@@ -20,9 +22,6 @@ use crate::http::error::{ApiError, ApiResult, Problem};
 use crate::http::extract::{Json, JsonOrForm, OptionalJson, Path, Query};
 use crate::http::listing::ListQuery;
 use crate::http::paging::Page;
-use crate::users;
-use crate::users::accounts::{self, AccountInput, Creation, Link};
-use crate::users::model::UserView;
 
 fn user_agent(headers: &HeaderMap) -> &str {
     headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default()
@@ -113,7 +112,7 @@ pub(crate) async fn login(
     JsonOrForm(body): JsonOrForm<LoginRequest>,
 ) -> ApiResult<axum::Json<TokenResponse>> {
     state.limiter.hit(ip).await?;
-    let user = users::store::find_by_login(&state.db, &body.username).await?;
+    let user = crate::accounts::store::find_by_login(&state.db, &body.username).await?;
     let attempt = login::check_password(&state, user.as_ref(), &body.password).await?;
     let now = state.clock.now();
     // What the attempt means for the account, the session and the audit row: one
@@ -133,7 +132,7 @@ pub(crate) async fn login(
     let (session, refresh_token) =
         login::open_session(&mut tx, &user.id, Some(&hash), user_agent(&headers), &ip.to_string(), now)
             .await?;
-    let roles = users::store::roles_in(&mut tx, &user.id).await?;
+    let roles = crate::accounts::store::roles_in(&mut tx, &user.id).await?;
     Event::new(Action::LoginSucceeded)
         .actor(&user.id)
         .target(&user.id)

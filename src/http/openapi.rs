@@ -51,7 +51,7 @@ const PATTERNS: &[(&str, &str, &str)] = &[
 
 /// Each list endpoint and the fields its `sort` takes.
 const SORTS: &[(&str, &Schema)] = &[
-    ("/api/v1/users", &crate::users::store::SCHEMA),
+    ("/api/v1/users", &crate::accounts::store::SCHEMA),
     ("/api/v1/tokens", &crate::tokens::store::SCHEMA),
     ("/api/v1/auth/sessions", &crate::auth::sessions::SCHEMA),
     ("/api/v1/audit", &crate::audit::SCHEMA),

@@ -91,7 +91,7 @@ pub(crate) async fn create_token(
         Some(id) if id == principal.user_id => principal.permissions,
         Some(id) => {
             principal.require(Permission::UsersAdmin)?;
-            let owner = crate::users::store::find(&state.db, id).await?.filter(|u| u.expired_at.is_none());
+            let owner = crate::accounts::store::find(&state.db, id).await?.filter(|u| u.expired_at.is_none());
             state.roles.permissions(&owner.ok_or(ApiError::NotFound)?.roles)
         }
     };

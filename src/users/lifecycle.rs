@@ -6,8 +6,8 @@ use std::net::IpAddr;
 
 use serde_json::json;
 
-use super::model::User;
-use super::store;
+use crate::accounts::model::User;
+use crate::accounts::store;
 use crate::audit::{Action, Event};
 use crate::auth::sessions;
 use crate::clock::Timestamp;

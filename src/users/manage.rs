@@ -11,11 +11,11 @@ use serde::Deserialize;
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
-use super::accounts::{self, AccountInput, Creation};
 use super::lifecycle;
 use super::me::{MePatch, nullable};
-use super::model::{User, UserView};
-use super::store;
+use crate::accounts::create::{self as accounts, AccountInput, Creation};
+use crate::accounts::model::{User, UserView};
+use crate::accounts::store;
 use crate::app::AppState;
 use crate::audit::{Action, Event};
 use crate::auth::permissions::{PLAIN_ROLES, Permission};

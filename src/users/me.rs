@@ -6,8 +6,8 @@ use serde::{Deserialize, Deserializer};
 use utoipa::ToSchema;
 
 use super::lifecycle;
-use super::model::UserView;
-use super::store::{self, ProfileChange};
+use crate::accounts::model::UserView;
+use crate::accounts::store::{self, ProfileChange};
 use crate::app::AppState;
 use crate::auth::login;
 use crate::auth::permissions::Permission;
@@ -18,7 +18,7 @@ use crate::http::client_ip::ClientIp;
 use crate::http::error::{ApiError, ApiResult, Problem};
 use crate::http::extract::Json;
 
-async fn load(state: &AppState, principal: &Principal) -> ApiResult<super::model::User> {
+async fn load(state: &AppState, principal: &Principal) -> ApiResult<crate::accounts::model::User> {
     store::find_active_with_roles(&state.db, &principal.user_id, &principal.roles)
         .await?
         .ok_or_else(ApiError::unauthenticated)

@@ -1,8 +1,6 @@
-//! Accounts: the user record, its queries, and the `/api/v1/users/me` endpoints.
+//! The `/api/v1/users…` endpoints, and what happens to an account's sessions when
+//! it is expired or its password changes.
 
-pub mod accounts;
 pub mod lifecycle;
 pub mod manage;
 pub mod me;
-pub mod model;
-pub mod store;

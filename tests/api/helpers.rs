@@ -336,7 +336,9 @@ impl TestApp {
     /// administrator of a test comes to be).
     pub async fn grant_roles(&self, user_id: &str, roles: &[&str]) {
         let mut tx = self.state.db.begin().await.unwrap();
-        hallpass::users::store::set_roles(&mut tx, user_id, roles, self.clock_now(), user_id).await.unwrap();
+        hallpass::accounts::store::set_roles(&mut tx, user_id, roles, self.clock_now(), user_id)
+            .await
+            .unwrap();
         tx.commit().await.unwrap();
     }
 

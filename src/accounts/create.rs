@@ -1,7 +1,7 @@
 //! Creating accounts: registration, the admin CLI, user management, and outside
 //! identities all come through here.
 
-use crate::auth::password::PasswordHasherPool;
+use super::password::PasswordHasherPool;
 use crate::clock::Timestamp;
 use crate::domain::Invalid;
 use crate::domain::account::{Email, Username, parse_name};
