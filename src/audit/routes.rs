@@ -8,7 +8,7 @@ use crate::auth::permissions::Permission;
 use crate::auth::principal::Principal;
 use crate::http::error::ApiError;
 use crate::http::error::{ApiResult, Problem};
-use crate::http::extract::Query;
+use crate::http::extract::{Json, Query};
 use crate::http::listing::ListQuery;
 use crate::http::paging::Page;
 
@@ -22,7 +22,7 @@ pub(crate) async fn list_audit(
     principal: Principal,
     Query(list): Query<ListQuery>,
     Query(cursor): Query<AuditCursor>,
-) -> ApiResult<axum::Json<Page<AuditEntry>>> {
+) -> ApiResult<Json<Page<AuditEntry>>> {
     principal.require(Permission::AuditRead)?;
     let after = crate::http::listing::cursor(cursor.after.as_deref());
     if after.is_some() && list.sorts() {
@@ -32,7 +32,7 @@ pub(crate) async fn list_audit(
         ));
     }
     let listing = list.check(&super::SCHEMA, super::DEFAULT_ORDER)?;
-    Ok(axum::Json(super::list(&state.db, &listing, after).await?))
+    Ok(Json(super::list(&state.db, &listing, after).await?))
 }
 
 #[derive(serde::Deserialize, utoipa::IntoParams)]

@@ -90,7 +90,7 @@ pub(crate) async fn register(
         expires_in: tokens.expires_in,
         session_id: tokens.session_id,
     };
-    Ok((StatusCode::CREATED, axum::Json(body)))
+    Ok((StatusCode::CREATED, Json(body)))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -110,7 +110,7 @@ pub(crate) async fn login(
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
     JsonOrForm(body): JsonOrForm<LoginRequest>,
-) -> ApiResult<axum::Json<TokenResponse>> {
+) -> ApiResult<Json<TokenResponse>> {
     state.limiter.hit(ip).await?;
     let user = crate::accounts::store::find_by_login(&state.db, &body.username).await?;
     let attempt = login::check_password(&state, user.as_ref(), &body.password).await?;
@@ -141,7 +141,7 @@ pub(crate) async fn login(
         .record(&mut tx, now)
         .await?;
     tx.commit().await?;
-    Ok(axum::Json(login::issue(&state, &session, refresh_token, &roles)?))
+    Ok(Json(login::issue(&state, &session, refresh_token, &roles)?))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -158,14 +158,14 @@ pub(crate) async fn refresh(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     JsonOrForm(body): JsonOrForm<RefreshRequest>,
-) -> ApiResult<axum::Json<TokenResponse>> {
+) -> ApiResult<Json<TokenResponse>> {
     state.limiter.hit(ip).await?;
     let now = state.clock.now();
     let grace = state.config.refresh_grace as i64;
     match sessions::refresh(&state.db, &body.refresh_token, grace, now).await? {
         Refresh::Rotated { session, token } => {
             let grant = state.gate.session(&session.id).await?.ok_or_else(ApiError::unauthenticated)?;
-            Ok(axum::Json(login::issue(&state, &session, token, &grant.roles)?))
+            Ok(Json(login::issue(&state, &session, token, &grant.roles)?))
         }
         Refresh::Reused { session } => {
             tracing::warn!(session_id = %session.id, user_id = %session.user_id, "refresh token reuse: session revoked");
@@ -248,8 +248,8 @@ pub struct VerifyResponse {
 #[utoipa::path(get, path = "/api/v1/auth/verify", tag = "auth",
     responses((status = 200, body = VerifyResponse), (status = 401, body = Problem)),
     security(("bearer" = [])))]
-pub(crate) async fn verify(principal: Principal) -> axum::Json<VerifyResponse> {
-    axum::Json(VerifyResponse {
+pub(crate) async fn verify(principal: Principal) -> Json<VerifyResponse> {
+    Json(VerifyResponse {
         valid: true,
         session_id: principal.session_id().ok().map(str::to_owned),
         user_id: principal.user_id,
@@ -292,12 +292,12 @@ pub(crate) async fn list_sessions(
     State(state): State<AppState>,
     principal: Principal,
     Query(list): Query<ListQuery>,
-) -> ApiResult<axum::Json<Page<SessionView>>> {
+) -> ApiResult<Json<Page<SessionView>>> {
     let current = principal.session_id()?;
     let listing = list.check(&sessions::SCHEMA, sessions::DEFAULT_ORDER)?;
     let page = sessions::list_open(&state.db, &principal.user_id, state.clock.now(), &listing).await?;
     let views = page.items.iter().map(|s| SessionView::new(s, current)).collect();
-    Ok(axum::Json(listing.page_of(views, page.total)))
+    Ok(Json(listing.page_of(views, page.total)))
 }
 
 /// End one of the caller's sessions (another user's session is 404).
@@ -349,7 +349,7 @@ pub(crate) async fn register_external(
     ClientIp(ip): ClientIp,
     ExternalIdentity(identity): ExternalIdentity,
     Json(body): Json<ExternalRegistration>,
-) -> ApiResult<(StatusCode, axum::Json<UserView>)> {
+) -> ApiResult<(StatusCode, Json<UserView>)> {
     let email = body.email.or(identity.email.clone());
     let name = body.name.or(identity.name.clone());
     let input = AccountInput {
@@ -373,5 +373,5 @@ pub(crate) async fn register_external(
         .record(&mut tx, now)
         .await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, axum::Json(UserView::from(&user))))
+    Ok((StatusCode::CREATED, Json(UserView::from(&user))))
 }

@@ -9,6 +9,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ApiResult, Problem};
+use super::extract::Json;
 use crate::app::AppState;
 
 #[derive(Serialize, ToSchema)]
@@ -18,17 +19,17 @@ pub struct Status {
 
 /// Liveness: the process answers.
 #[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, body = Status)))]
-pub(crate) async fn healthz() -> axum::Json<Status> {
-    axum::Json(Status { status: "ok" })
+pub(crate) async fn healthz() -> Json<Status> {
+    Json(Status { status: "ok" })
 }
 
 /// Readiness: the database (and Redis, if configured) answer.
 #[utoipa::path(get, path = "/readyz", tag = "ops",
     responses((status = 200, body = Status), (status = 503, body = Problem)))]
-pub(crate) async fn readyz(State(state): State<AppState>) -> ApiResult<axum::Json<Status>> {
+pub(crate) async fn readyz(State(state): State<AppState>) -> ApiResult<Json<Status>> {
     state.db.ping().await?;
     state.cluster.ping().await?;
-    Ok(axum::Json(Status { status: "ready" }))
+    Ok(Json(Status { status: "ready" }))
 }
 
 /// Prometheus metrics (text exposition format).
@@ -50,5 +51,5 @@ pub(crate) async fn openapi(Extension(doc): Extension<OpenApiDocument>) -> impl 
 /// Public keys that verify our access tokens (RFC 7517).
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "ops", responses((status = 200, content_type = "application/json")))]
 pub(crate) async fn jwks(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
-    Ok(([(CACHE_CONTROL, "public, max-age=300")], axum::Json(state.keys.jwks())))
+    Ok(([(CACHE_CONTROL, "public, max-age=300")], Json(state.keys.jwks())))
 }

@@ -76,7 +76,7 @@ pub(crate) async fn create_token(
     ClientIp(ip): ClientIp,
     principal: Principal,
     Json(body): Json<CreateToken>,
-) -> ApiResult<(StatusCode, axum::Json<TokenView>)> {
+) -> ApiResult<(StatusCode, Json<TokenView>)> {
     principal.require(Permission::TokensWrite)?;
     if principal.is_api_token() {
         return Err(ApiError::Forbidden("API tokens cannot create tokens".into()));
@@ -142,7 +142,7 @@ pub(crate) async fn create_token(
         .record(&mut tx, now)
         .await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, axum::Json(TokenView::new(token, Some(secret)))))
+    Ok((StatusCode::CREATED, Json(TokenView::new(token, Some(secret)))))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -162,7 +162,7 @@ pub(crate) async fn list_tokens(
     principal: Principal,
     Query(query): Query<TokenListQuery>,
     Query(list): Query<ListQuery>,
-) -> ApiResult<axum::Json<Page<TokenView>>> {
+) -> ApiResult<Json<Page<TokenView>>> {
     let listing = list.check(&store::SCHEMA, store::DEFAULT_ORDER)?;
     let user_id = match query.user_id.as_deref() {
         Some(id) if id != principal.user_id => {
@@ -173,7 +173,7 @@ pub(crate) async fn list_tokens(
     };
     let page = store::list_of(&state.db, user_id, &listing).await?;
     let items = page.items.into_iter().map(|t| TokenView::new(t, None)).collect();
-    Ok(axum::Json(listing.page_of(items, page.total)))
+    Ok(Json(listing.page_of(items, page.total)))
 }
 
 /// Revoke an API token; it stops working on the next request.

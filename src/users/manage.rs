@@ -79,7 +79,7 @@ pub(crate) async fn list_users(
     principal: Principal,
     Query(params): Query<UserListParams>,
     Query(list): Query<ListQuery>,
-) -> ApiResult<axum::Json<Page<UserView>>> {
+) -> ApiResult<Json<Page<UserView>>> {
     principal.require(Permission::UsersRead)?;
     let listing = list.check(&store::SCHEMA, store::DEFAULT_ORDER)?;
     let admin = principal.can(Permission::UsersAdmin);
@@ -88,7 +88,7 @@ pub(crate) async fn list_users(
     }
     let only_roles = (!admin).then_some(&PLAIN_ROLES[..]);
     let (users, total) = store::list(&state.db, params.include_expired, only_roles, &listing).await?;
-    Ok(axum::Json(listing.page_of(users.iter().map(UserView::from).collect(), total)))
+    Ok(Json(listing.page_of(users.iter().map(UserView::from).collect(), total)))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -115,7 +115,7 @@ pub(crate) async fn create_user(
     ClientIp(ip): ClientIp,
     principal: Principal,
     Json(body): Json<NewUserRequest>,
-) -> ApiResult<(StatusCode, axum::Json<UserView>)> {
+) -> ApiResult<(StatusCode, Json<UserView>)> {
     principal.require(Permission::UsersWrite)?;
     let roles = body.roles.unwrap_or_else(|| vec!["user".into()]);
     check_roles(&state, &roles)?;
@@ -145,7 +145,7 @@ pub(crate) async fn create_user(
         .record(&mut tx, now)
         .await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, axum::Json(UserView::from(&user))))
+    Ok((StatusCode::CREATED, Json(UserView::from(&user))))
 }
 
 /// A user (yourself, or someone you manage).
@@ -156,8 +156,8 @@ pub(crate) async fn get_user(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<UserId>,
-) -> ApiResult<axum::Json<UserView>> {
-    Ok(axum::Json(UserView::from(&reachable(&state, &principal, id.as_str(), false).await?)))
+) -> ApiResult<Json<UserView>> {
+    Ok(Json(UserView::from(&reachable(&state, &principal, id.as_str(), false).await?)))
 }
 
 /// Editable fields; `roles`, `id` and timestamps are refused (422).
@@ -191,7 +191,7 @@ pub(crate) async fn patch_user(
     principal: Principal,
     Path(id): Path<UserId>,
     Json(patch): Json<UserPatch>,
-) -> ApiResult<axum::Json<UserView>> {
+) -> ApiResult<Json<UserView>> {
     let user = reachable(&state, &principal, id.as_str(), true).await?;
     if user.expired_at.is_some() {
         return Err(ApiError::NotFound);
@@ -241,7 +241,7 @@ pub(crate) async fn patch_user(
     }
     tx.commit().await?;
     state.gate.invalidate(invalidate).await;
-    Ok(axum::Json(UserView::from(&updated)))
+    Ok(Json(UserView::from(&updated)))
 }
 
 /// Expire a user: sessions and API tokens end at once, logins fail.
@@ -282,7 +282,7 @@ pub(crate) async fn set_roles(
     principal: Principal,
     Path(id): Path<UserId>,
     Json(body): Json<RolesRequest>,
-) -> ApiResult<axum::Json<UserView>> {
+) -> ApiResult<Json<UserView>> {
     principal.require(Permission::UsersAdmin)?;
     check_roles(&state, &body.roles)?;
     let user = store::find(&state.db, id.as_str())
@@ -308,7 +308,7 @@ pub(crate) async fn set_roles(
     tx.commit().await?;
     state.gate.invalidate(vec![Invalidation::User(user.id.clone())]).await;
     let roles = roles.into_iter().map(str::to_owned).collect();
-    Ok(axum::Json(UserView::from(&User {
+    Ok(Json(UserView::from(&User {
         roles,
         updated_at: now,
         updated_by: Some(principal.user_id.clone()),

@@ -28,12 +28,9 @@ async fn load(state: &AppState, principal: &Principal) -> ApiResult<crate::accou
 #[utoipa::path(get, path = "/api/v1/users/me", tag = "users",
     responses((status = 200, body = UserView), (status = 401, body = Problem)),
     security(("bearer" = [])))]
-pub(crate) async fn get_me(
-    State(state): State<AppState>,
-    principal: Principal,
-) -> ApiResult<axum::Json<UserView>> {
+pub(crate) async fn get_me(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<UserView>> {
     principal.require(Permission::ProfileRead)?;
-    Ok(axum::Json(UserView::from(&load(&state, &principal).await?)))
+    Ok(Json(UserView::from(&load(&state, &principal).await?)))
 }
 
 /// Distinguishes a field sent as `null` (Some(None)) from one left out (None).
@@ -88,7 +85,7 @@ pub(crate) async fn patch_me(
     State(state): State<AppState>,
     principal: Principal,
     Json(patch): Json<MePatch>,
-) -> ApiResult<axum::Json<UserView>> {
+) -> ApiResult<Json<UserView>> {
     principal.require(Permission::ProfileWrite)?;
     let change = patch.validate().map_err(ApiError::from)?;
     let now = state.clock.now();
@@ -98,7 +95,7 @@ pub(crate) async fn patch_me(
         .await?
         .ok_or_else(ApiError::unauthenticated)?;
     tx.commit().await?;
-    Ok(axum::Json(UserView::from(&user)))
+    Ok(Json(UserView::from(&user)))
 }
 
 /// Close the caller's account: it is expired and every session and API token ends.
