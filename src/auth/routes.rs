@@ -315,7 +315,7 @@ pub(crate) async fn delete_session(
     principal.session_id()?;
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
-    if !sessions::revoke_own(&mut tx, id.as_str(), &principal.user_id, now).await? {
+    if !sessions::revoke_own(&mut tx, &id, &principal.user_id, now).await? {
         return Err(ApiError::NotFound);
     }
     Event::new(Action::SessionRevoked)

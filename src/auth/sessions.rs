@@ -9,6 +9,7 @@ use super::opaque::REFRESH_TOKEN;
 use super::successor;
 use crate::clock::Timestamp;
 use crate::domain::filter::{Field, FieldType, Schema, SortKey};
+use crate::domain::ids::SessionId;
 use crate::http::listing::{ListSql, Listing};
 use crate::http::paging::Page;
 use crate::params;
@@ -243,7 +244,12 @@ pub async fn revoke(tx: &mut Tx, id: &str, now: Timestamp) -> Result<bool, Store
 
 /// Revokes session `id` if it is an open session of `user_id`; false otherwise
 /// (someone else's session is simply not found).
-pub async fn revoke_own(tx: &mut Tx, id: &str, user_id: &str, now: Timestamp) -> Result<bool, StoreError> {
+pub async fn revoke_own(
+    tx: &mut Tx,
+    id: &SessionId,
+    user_id: &str,
+    now: Timestamp,
+) -> Result<bool, StoreError> {
     Ok(tx.execute(REVOKE_OWN, params![id, user_id, now, now - IDLE_LIFETIME]).await? == 1)
 }
 

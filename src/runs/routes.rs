@@ -26,6 +26,14 @@ use crate::http::paging::Page;
 pub const IMPORT_LIMIT: usize = 8 * 1024 * 1024;
 
 /// Whose runs the caller sees: their own, or everyone's with `runs:admin`.
+/// The run a keyset cursor names, if it is a run the caller can see.
+async fn find_cursor(state: &AppState, cursor: &str, owner: Option<&str>) -> ApiResult<Option<Run>> {
+    match RunId::parse(cursor) {
+        Some(id) => Ok(store::find(&state.db, &id, owner).await?),
+        None => Ok(None),
+    }
+}
+
 fn scope(principal: &Principal) -> Option<&str> {
     (!principal.can(Permission::RunsAdmin)).then_some(principal.user_id.as_str())
 }
@@ -119,7 +127,7 @@ pub(crate) async fn list_runs(
     }
     let listing = list.check(schema, store::DEFAULT_ORDER)?;
     let after = match after {
-        Some(id) => Some(store::find(&state.db, id, owner).await?.ok_or_else(|| {
+        Some(id) => Some(find_cursor(&state, id, owner).await?.ok_or_else(|| {
             ApiError::bad_request("invalid_query", "`after` must be the id of one of the runs you can see")
         })?),
         None => None,
@@ -138,7 +146,7 @@ pub(crate) async fn get_run(
     Path(id): Path<RunId>,
 ) -> ApiResult<Json<RunView>> {
     principal.require(Permission::RunsRead)?;
-    let run = store::find(&state.db, id.as_str(), scope(&principal)).await?.ok_or(ApiError::NotFound)?;
+    let run = store::find(&state.db, &id, scope(&principal)).await?.ok_or(ApiError::NotFound)?;
     Ok(Json(RunView::from(run)))
 }
 
@@ -168,7 +176,7 @@ pub(crate) async fn patch_run(
     Json(patch): Json<RunPatch>,
 ) -> ApiResult<Json<RunView>> {
     principal.require(Permission::RunsWrite)?;
-    let mut run = store::find(&state.db, id.as_str(), scope(&principal)).await?.ok_or(ApiError::NotFound)?;
+    let mut run = store::find(&state.db, &id, scope(&principal)).await?.ok_or(ApiError::NotFound)?;
     let mut errors: Vec<Invalid> = Vec::new();
     let before = (run.date, run.lat, run.lon);
     if let Some(date) = patch.date.as_deref() {
@@ -216,7 +224,7 @@ pub(crate) async fn delete_run(
     Path(id): Path<RunId>,
 ) -> ApiResult<StatusCode> {
     principal.require(Permission::RunsWrite)?;
-    if store::delete(&state.db, id.as_str(), scope(&principal)).await? {
+    if store::delete(&state.db, &id, scope(&principal)).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound)

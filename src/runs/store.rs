@@ -6,6 +6,7 @@ use super::model::{Run, WeatherStatus, date_text, iso_week, parse_date};
 use super::weather::Conditions;
 use crate::clock::Timestamp;
 use crate::domain::filter::{Field, FieldType, Schema, SortKey};
+use crate::domain::ids::RunId;
 use crate::http::listing::{ListSql, Listing, VersionQuery};
 use crate::params;
 use crate::store::{Db, FromRow, Param, Row, Sql, StoreError, Tx};
@@ -253,11 +254,11 @@ pub async fn update(db: &Db, run: &Run, now: Timestamp, weather_refreshed: bool)
 }
 
 /// The run `id` if `owner` owns it (any run when `owner` is `None`).
-pub async fn find(db: &Db, id: &str, owner: Option<&str>) -> Result<Option<Run>, StoreError> {
+pub async fn find(db: &Db, id: &RunId, owner: Option<&str>) -> Result<Option<Run>, StoreError> {
     db.read_optional(FIND_RUN, params![id, owner]).await
 }
 
-pub async fn delete(db: &Db, id: &str, owner: Option<&str>) -> Result<bool, StoreError> {
+pub async fn delete(db: &Db, id: &RunId, owner: Option<&str>) -> Result<bool, StoreError> {
     let mut tx = db.begin().await?;
     let deleted: Option<String> = tx.fetch_optional(DELETE_RUN, params![id, owner]).await?;
     let Some(user_id) = deleted else {

@@ -8,6 +8,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{ColumnIndex, Row as _};
 
 use super::StoreError;
+use crate::domain::ids::{RunId, SessionId, TokenId, UserId};
 
 /// A value bound to a placeholder. NULLs keep their type, so PostgreSQL is told what
 /// the parameter is even when it has no value.
@@ -54,6 +55,25 @@ param_from! {
     &'a [u8] => Blob(Cow::Borrowed),
     Vec<u8> => Blob(Cow::Owned),
 }
+
+/// Typed ids are bound as their text.
+macro_rules! id_params {
+    ($($id:ty),*) => { $(
+        impl<'a> From<&'a $id> for Param<'a> {
+            fn from(id: &'a $id) -> Self {
+                Param::from(id.as_str())
+            }
+        }
+
+        impl<'a> From<Option<&'a $id>> for Param<'a> {
+            fn from(id: Option<&'a $id>) -> Self {
+                Param::from(id.map(|id| id.as_str()))
+            }
+        }
+    )* };
+}
+
+id_params!(UserId, SessionId, TokenId, RunId);
 
 impl<'a> From<&'a Param<'_>> for Param<'a> {
     fn from(param: &'a Param<'_>) -> Self {

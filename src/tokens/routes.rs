@@ -192,7 +192,7 @@ pub(crate) async fn delete_token(
     let now = state.clock.now();
     let owner = (!principal.can(Permission::UsersAdmin)).then_some(principal.user_id.as_str());
     let mut tx = state.db.begin().await?;
-    let owner_id = store::revoke(&mut tx, id.as_str(), owner, now).await?.ok_or(ApiError::NotFound)?;
+    let owner_id = store::revoke(&mut tx, &id, owner, now).await?.ok_or(ApiError::NotFound)?;
     Event::new(Action::TokenRevoked)
         .actor(&principal.user_id)
         .target(&owner_id)

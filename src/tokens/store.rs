@@ -2,6 +2,7 @@
 
 use crate::clock::Timestamp;
 use crate::domain::filter::{Field, FieldType, Schema, SortKey};
+use crate::domain::ids::TokenId;
 use crate::http::listing::{ListSql, Listing};
 use crate::http::paging::Page;
 use crate::params;
@@ -98,7 +99,7 @@ pub async fn list_of(db: &Db, user_id: &str, listing: &Listing) -> Result<Page<A
 /// owner's id when something was revoked.
 pub async fn revoke(
     tx: &mut Tx,
-    id: &str,
+    id: &TokenId,
     owner: Option<&str>,
     now: Timestamp,
 ) -> Result<Option<String>, StoreError> {
