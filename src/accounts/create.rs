@@ -5,6 +5,7 @@ use super::password::PasswordHasherPool;
 use crate::clock::Timestamp;
 use crate::domain::Invalid;
 use crate::domain::account::{Email, Username, parse_name};
+use crate::domain::ids::UserId;
 use crate::domain::password_policy;
 use crate::http::error::{ApiError, ApiResult};
 use crate::store::Tx;
@@ -29,7 +30,7 @@ pub struct Link<'a> {
 
 pub struct Creation<'a> {
     pub roles: &'a [&'a str],
-    pub created_by: Option<&'a str>,
+    pub created_by: Option<&'a UserId>,
     pub link: Option<Link<'a>>,
 }
 
@@ -105,7 +106,7 @@ pub async fn create(
         locked_until: None,
         created_at: now,
         updated_at: now,
-        updated_by: creation.created_by.map(str::to_owned),
+        updated_by: creation.created_by.map(UserId::to_string),
         expired_at: None,
         roles: {
             let mut roles: Vec<String> = creation.roles.iter().map(|r| (*r).to_owned()).collect();

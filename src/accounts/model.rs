@@ -4,10 +4,11 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::clock::{Timestamp, rfc3339};
+use crate::domain::ids::UserId;
 
 #[derive(Debug, Clone)]
 pub struct User {
-    pub id: String,
+    pub id: UserId,
     pub username: String,
     pub email: Option<String>,
     pub name: String,
@@ -47,7 +48,7 @@ impl From<&User> for UserView {
     fn from(user: &User) -> Self {
         let json = |text: &str| serde_json::from_str(text).unwrap_or_else(|_| serde_json::json!({}));
         Self {
-            id: user.id.clone(),
+            id: user.id.to_string(),
             username: user.username.clone(),
             email: user.email.clone(),
             name: user.name.clone(),

@@ -6,6 +6,7 @@ use super::model::User;
 use crate::clock::Timestamp;
 use crate::domain::account::{Email, Username};
 use crate::domain::filter::{Field, FieldType, Schema, SortKey};
+use crate::domain::ids::UserId;
 use crate::http::listing::{ListSql, Listing};
 use crate::params;
 use crate::store::{
@@ -80,7 +81,7 @@ pub struct NewUser<'a> {
     pub name: &'a str,
     pub password_hash: Option<&'a str>,
     pub roles: &'a [&'a str],
-    pub created_by: Option<&'a str>,
+    pub created_by: Option<&'a UserId>,
 }
 
 /// A user row; its roles are read separately.
@@ -111,7 +112,7 @@ impl FromRow for User {
 /// clash is reported as the key it takes.
 async fn names_are_free(
     tx: &mut Tx,
-    id: &str,
+    id: &UserId,
     username_key: Option<&str>,
     email_key: Option<&str>,
 ) -> Result<(), StoreError> {
@@ -127,8 +128,8 @@ async fn names_are_free(
 }
 
 /// Inserts the user and its roles inside `tx`; returns the new id.
-pub async fn insert_in(tx: &mut Tx, new: NewUser<'_>, now: Timestamp) -> Result<String, StoreError> {
-    let id = uuid::Uuid::now_v7().to_string();
+pub async fn insert_in(tx: &mut Tx, new: NewUser<'_>, now: Timestamp) -> Result<UserId, StoreError> {
+    let id = UserId::generate();
     let (username_key, email_key) = (new.username.key(), new.email.map(Email::key));
     names_are_free(tx, &id, Some(&username_key), email_key.as_deref()).await?;
     let params = params![
@@ -150,16 +151,16 @@ pub async fn insert_in(tx: &mut Tx, new: NewUser<'_>, now: Timestamp) -> Result<
 /// Replaces the user's roles.
 pub async fn set_roles(
     tx: &mut Tx,
-    user_id: &str,
+    user_id: &UserId,
     roles: &[&str],
     now: Timestamp,
-    by: &str,
+    by: &UserId,
 ) -> Result<(), StoreError> {
     tx.execute(TOUCH_USER, params![user_id, now, by]).await?;
     set_roles_in(tx, user_id, roles).await
 }
 
-async fn set_roles_in(tx: &mut Tx, user_id: &str, roles: &[&str]) -> Result<(), StoreError> {
+async fn set_roles_in(tx: &mut Tx, user_id: &UserId, roles: &[&str]) -> Result<(), StoreError> {
     tx.execute(DELETE_ROLES, params![user_id]).await?;
     for role in roles {
         tx.execute(INSERT_ROLE, params![user_id, *role]).await?;
@@ -167,12 +168,12 @@ async fn set_roles_in(tx: &mut Tx, user_id: &str, roles: &[&str]) -> Result<(), 
     Ok(())
 }
 
-pub async fn roles_of(db: &Db, user_id: &str) -> Result<Vec<String>, StoreError> {
+pub async fn roles_of(db: &Db, user_id: &UserId) -> Result<Vec<String>, StoreError> {
     db.read(ROLES_OF, params![user_id]).await
 }
 
 /// The user's roles as `tx` sees them.
-pub async fn roles_in(tx: &mut Tx, user_id: &str) -> Result<Vec<String>, StoreError> {
+pub async fn roles_in(tx: &mut Tx, user_id: &UserId) -> Result<Vec<String>, StoreError> {
     tx.fetch_all(ROLES_OF, params![user_id]).await
 }
 
@@ -183,13 +184,17 @@ async fn with_roles(db: &Db, user: Option<User>) -> Result<Option<User>, StoreEr
 }
 
 /// Any user by id, expired or not.
-pub async fn find(db: &Db, id: &str) -> Result<Option<User>, StoreError> {
+pub async fn find(db: &Db, id: &UserId) -> Result<Option<User>, StoreError> {
     with_roles(db, db.read_optional(FIND_USER, params![id]).await?).await
 }
 
 /// The user `id` if not expired, with roles the caller already knows (the session
 /// gate read them for this request): one query instead of two.
-pub async fn find_active_with_roles(db: &Db, id: &str, roles: &[String]) -> Result<Option<User>, StoreError> {
+pub async fn find_active_with_roles(
+    db: &Db,
+    id: &UserId,
+    roles: &[String],
+) -> Result<Option<User>, StoreError> {
     let user: Option<User> = db.read_optional(FIND_ACTIVE_USER, params![id]).await?;
     Ok(user.map(|user| User { roles: roles.to_vec(), ..user }))
 }
@@ -217,7 +222,7 @@ const STALE_INFLIGHT: i64 = 60;
 /// the account is locked or (see [`is_locked`]) other checks must settle first.
 pub async fn claim_login_attempt(
     db: &Db,
-    id: &str,
+    id: &UserId,
     now: Timestamp,
     max_failures: u32,
 ) -> Result<bool, StoreError> {
@@ -225,7 +230,7 @@ pub async fn claim_login_attempt(
 }
 
 /// Whether the account is locked now (as opposed to waiting for checks in flight).
-pub async fn is_locked(db: &Db, id: &str, now: Timestamp) -> Result<bool, StoreError> {
+pub async fn is_locked(db: &Db, id: &UserId, now: Timestamp) -> Result<bool, StoreError> {
     Ok(db.count(IS_LOCKED, params![id, now]).await? > 0)
 }
 
@@ -236,29 +241,29 @@ pub async fn claim_nothing(db: &Db) -> Result<(), StoreError> {
     Ok(())
 }
 
-pub async fn lock_until(tx: &mut Tx, id: &str, until: Timestamp) -> Result<(), StoreError> {
+pub async fn lock_until(tx: &mut Tx, id: &UserId, until: Timestamp) -> Result<(), StoreError> {
     tx.execute(LOCK_UNTIL, params![id, until]).await?;
     Ok(())
 }
 
 /// Settles a right password: failures and lock cleared, its check no longer in flight.
-pub async fn record_success(tx: &mut Tx, id: &str) -> Result<(), StoreError> {
+pub async fn record_success(tx: &mut Tx, id: &UserId) -> Result<(), StoreError> {
     tx.execute(RECORD_SUCCESS, params![id]).await?;
     Ok(())
 }
 
 /// Settles a wrong password: one more failure, its check no longer in flight. The
 /// failures counted so far.
-pub async fn record_failure(tx: &mut Tx, id: &str) -> Result<i64, StoreError> {
+pub async fn record_failure(tx: &mut Tx, id: &UserId) -> Result<i64, StoreError> {
     tx.fetch_one(RECORD_FAILURE, params![id]).await
 }
 
 pub async fn set_password_hash(
     tx: &mut Tx,
-    id: &str,
+    id: &UserId,
     hash: &str,
     now: Timestamp,
-    by: &str,
+    by: &UserId,
 ) -> Result<(), StoreError> {
     tx.execute(SET_PASSWORD_HASH, params![id, hash, now, by]).await?;
     Ok(())
@@ -281,10 +286,10 @@ pub struct ProfileChange {
 /// hash, in one statement; the active user as it is now, or `None` if it is gone.
 pub async fn update_account(
     tx: &mut Tx,
-    id: &str,
+    id: &UserId,
     change: &ProfileChange,
     now: Timestamp,
-    by: &str,
+    by: &UserId,
     roles: Vec<String>,
 ) -> Result<Option<User>, StoreError> {
     let email = change.email.as_ref();
@@ -322,7 +327,7 @@ pub async fn link_identity(
     tx: &mut Tx,
     issuer: &str,
     subject: &str,
-    user_id: &str,
+    user_id: &UserId,
     now: Timestamp,
 ) -> Result<(), StoreError> {
     tx.execute(INSERT_LINK, params![issuer, subject, user_id, now]).await?;
@@ -330,13 +335,13 @@ pub async fn link_identity(
 }
 
 /// Soft-deletes the user; returns false when already expired or missing.
-pub async fn expire(tx: &mut Tx, id: &str, now: Timestamp, by: &str) -> Result<bool, StoreError> {
+pub async fn expire(tx: &mut Tx, id: &UserId, now: Timestamp, by: &UserId) -> Result<bool, StoreError> {
     Ok(tx.execute(EXPIRE_USER, params![id, now, by]).await? == 1)
 }
 
 /// Active administrators other than `user_id`, as `tx` sees them (take the `admins`
 /// lock first, so that the answer still holds when `tx` commits).
-pub async fn other_admins(tx: &mut Tx, user_id: &str) -> Result<i64, StoreError> {
+pub async fn other_admins(tx: &mut Tx, user_id: &UserId) -> Result<i64, StoreError> {
     tx.fetch_one(OTHER_ADMINS, params![user_id]).await
 }
 
@@ -381,7 +386,7 @@ pub async fn list(
         version: None,
     };
     let (mut users, total): (Vec<User>, _) = query.fetch(db, listing).await?;
-    let ids: Vec<&str> = users.iter().map(|u| u.id.as_str()).collect();
+    let ids: Vec<&UserId> = users.iter().map(|u| &u.id).collect();
     let mut roles = roles_of_many(db, &ids).await?;
     for user in &mut users {
         user.roles = roles.remove(&user.id).unwrap_or_default();
@@ -389,8 +394,8 @@ pub async fn list(
     Ok((users, total))
 }
 
-async fn roles_of_many(db: &Db, ids: &[&str]) -> Result<HashMap<String, Vec<String>>, StoreError> {
-    let mut roles: HashMap<String, Vec<String>> = HashMap::new();
+async fn roles_of_many(db: &Db, ids: &[&UserId]) -> Result<HashMap<UserId, Vec<String>>, StoreError> {
+    let mut roles: HashMap<UserId, Vec<String>> = HashMap::new();
     if ids.is_empty() {
         return Ok(roles);
     }
@@ -400,7 +405,7 @@ async fn roles_of_many(db: &Db, ids: &[&str]) -> Result<HashMap<String, Vec<Stri
         placeholders.join(", ")
     );
     let params: Vec<Param<'_>> = ids.iter().map(|id| Param::from(*id)).collect();
-    for (user_id, role) in db.read::<(String, String)>(Sql::dynamic(&sql), &params).await? {
+    for (user_id, role) in db.read::<(UserId, String)>(Sql::dynamic(&sql), &params).await? {
         roles.entry(user_id).or_default().push(role);
     }
     Ok(roles)

@@ -61,13 +61,13 @@ impl<'a> Event<'a> {
         Self { action, actor_id: None, target_id: None, ip: None, details: Value::Object(Default::default()) }
     }
 
-    pub fn actor(mut self, id: &'a str) -> Self {
-        self.actor_id = Some(id);
+    pub fn actor<T: AsRef<str> + ?Sized>(mut self, id: &'a T) -> Self {
+        self.actor_id = Some(id.as_ref());
         self
     }
 
-    pub fn target(mut self, id: &'a str) -> Self {
-        self.target_id = Some(id);
+    pub fn target<T: AsRef<str> + ?Sized>(mut self, id: &'a T) -> Self {
+        self.target_id = Some(id.as_ref());
         self
     }
 

@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 
 use super::keys::KeyRing;
 use crate::clock::{SharedClock, Timestamp};
+use crate::domain::ids::UserId;
 
 pub const TYP: &str = "at+jwt";
 const LEEWAY: i64 = 5;
@@ -59,11 +60,16 @@ impl AccessTokens {
     }
 
     /// Signs a token for `user_id` in session `sid`; returns it with its expiry.
-    pub fn issue(&self, user_id: &str, sid: &str, roles: &[String]) -> anyhow::Result<(String, Timestamp)> {
+    pub fn issue(
+        &self,
+        user_id: &UserId,
+        sid: &str,
+        roles: &[String],
+    ) -> anyhow::Result<(String, Timestamp)> {
         let now = self.clock.now();
         let claims = AccessClaims {
             iss: self.issuer.clone(),
-            sub: user_id.to_owned(),
+            sub: user_id.to_string(),
             aud: self.issuer.clone(),
             exp: now + self.ttl,
             iat: now,

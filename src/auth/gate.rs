@@ -16,6 +16,7 @@ use super::opaque::API_TOKEN;
 use super::permissions::{PermissionSet, RoleBook};
 use crate::clock::{SharedClock, Timestamp};
 use crate::cluster::{Cluster, Invalidation};
+use crate::domain::ids::UserId;
 use crate::http::error::ApiResult;
 use crate::params;
 use crate::store::Db;
@@ -37,7 +38,7 @@ const LAST_USED_EVERY: i64 = 60;
 /// What a credential grants right now.
 #[derive(Debug)]
 pub struct Grant {
-    pub user_id: String,
+    pub user_id: UserId,
     pub roles: Arc<[String]>,
     /// The roles' permissions, narrowed by an API token's scopes.
     pub permissions: PermissionSet,
@@ -122,7 +123,7 @@ impl SessionGate {
 
     async fn grant(
         &self,
-        user_id: String,
+        user_id: UserId,
         expires_at: Option<Timestamp>,
         api_token: Option<(String, Option<String>, Option<Timestamp>)>,
     ) -> ApiResult<Arc<Grant>> {
@@ -143,20 +144,20 @@ impl SessionGate {
     }
 
     async fn load_session(&self, sid: &str) -> ApiResult<Option<Arc<Grant>>> {
-        let row: Option<(String, i64)> = self.db.read_optional(SESSION_GRANT, params![sid]).await?;
+        let row: Option<(UserId, i64)> = self.db.read_optional(SESSION_GRANT, params![sid]).await?;
         let Some((user_id, expires_at)) = row else { return Ok(None) };
         Ok(Some(self.grant(user_id, Some(expires_at), None).await?))
     }
 
     async fn load_api_token(&self, hash: &str) -> ApiResult<Option<Arc<Grant>>> {
-        type TokenRow = (String, Option<i64>, String, Option<String>, Option<i64>);
+        type TokenRow = (UserId, Option<i64>, String, Option<String>, Option<i64>);
         let row: Option<TokenRow> = self.db.read_optional(TOKEN_GRANT, params![hash]).await?;
         let Some((user_id, expires_at, id, scopes, last_used_at)) = row else { return Ok(None) };
         Ok(Some(self.grant(user_id, expires_at, Some((id, scopes, last_used_at))).await?))
     }
 
     async fn load_external(&self, issuer: &str, subject: &str) -> ApiResult<Option<Arc<Grant>>> {
-        let row: Option<String> = self.db.read_optional(EXTERNAL_GRANT, params![issuer, subject]).await?;
+        let row: Option<UserId> = self.db.read_optional(EXTERNAL_GRANT, params![issuer, subject]).await?;
         let Some(user_id) = row else { return Ok(None) };
         Ok(Some(self.grant(user_id, None, None).await?))
     }
@@ -189,7 +190,7 @@ impl SessionGate {
                 let uid = uid.clone();
                 let _ = self
                     .cache
-                    .invalidate_entries_if(move |_, g| g.as_ref().is_some_and(|g| g.user_id == uid));
+                    .invalidate_entries_if(move |_, g| g.as_ref().is_some_and(|g| g.user_id.as_str() == uid));
             }
             Invalidation::ApiToken(id) => {
                 let id = id.clone();

@@ -15,6 +15,7 @@ use crate::accounts::password::Verdict;
 use crate::accounts::store;
 use crate::app::AppState;
 use crate::clock::Timestamp;
+use crate::domain::ids::UserId;
 use crate::http::error::{ApiError, ApiResult};
 use crate::store::Tx;
 
@@ -35,9 +36,9 @@ pub struct TokenResponse {
 pub enum Attempt {
     /// The password is right: `hash` is the stored hash (or, when `rehashed`, its
     /// replacement in today's algorithm).
-    Match { user_id: String, hash: String, rehashed: bool },
+    Match { user_id: UserId, hash: String, rehashed: bool },
     /// A wrong password for an account.
-    Mismatch { user_id: String },
+    Mismatch { user_id: UserId },
     /// Unknown, closed, password-less or locked account.
     Refused,
 }
@@ -80,7 +81,7 @@ const CLAIM_PATIENCE: Duration = Duration::from_secs(5);
 
 /// Claims a check of `user_id`, waiting while other checks of it are in flight; false
 /// when the account is locked (or stays busy past [`CLAIM_PATIENCE`]).
-async fn claim(state: &AppState, user_id: &str, now: Timestamp, max: u32) -> ApiResult<bool> {
+async fn claim(state: &AppState, user_id: &UserId, now: Timestamp, max: u32) -> ApiResult<bool> {
     let deadline = tokio::time::Instant::now() + CLAIM_PATIENCE;
     let mut pause = Duration::from_millis(5);
     loop {
@@ -125,7 +126,7 @@ pub async fn settle(state: &AppState, tx: &mut Tx, attempt: &Attempt) -> ApiResu
 /// wins). The session and its first refresh token.
 pub async fn open_session(
     tx: &mut Tx,
-    user_id: &str,
+    user_id: &UserId,
     verified_hash: Option<&str>,
     user_agent: &str,
     ip: &str,

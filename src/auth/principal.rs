@@ -18,6 +18,7 @@ use super::opaque::API_TOKEN;
 use super::permissions::{Permission, PermissionSet};
 use crate::app::AppState;
 use crate::clock::Timestamp;
+use crate::domain::ids::UserId;
 use crate::http::error::{ApiError, ApiResult};
 
 /// How the caller proved who they are.
@@ -33,7 +34,7 @@ pub enum Credential {
 
 #[derive(Debug, Clone)]
 pub struct Principal {
-    pub user_id: String,
+    pub user_id: UserId,
     /// Roles as the database says now (not as any token claims).
     pub roles: Arc<[String]>,
     pub permissions: PermissionSet,
@@ -151,7 +152,7 @@ impl FromRequestParts<AppState> for Principal {
                     .gate
                     .session(&claims.sid)
                     .await?
-                    .filter(|g| g.user_id == claims.sub)
+                    .filter(|g| g.user_id.as_str() == claims.sub)
                     .ok_or_else(ApiError::unauthenticated)?;
                 let credential = Credential::Session { session_id: claims.sid.clone() };
                 Ok(Self::from_grant(&grant, credential, Some(claims.exp)))

@@ -217,7 +217,7 @@ pub(crate) async fn logout(
 ) -> ApiResult<StatusCode> {
     let sid = principal.session_id()?;
     let now = state.clock.now();
-    let user = principal.user_id.as_str();
+    let user = &principal.user_id;
     let mut tx = state.db.begin().await?;
     let revoked = match body.scope {
         LogoutScope::Current => {
@@ -252,7 +252,7 @@ pub(crate) async fn verify(principal: Principal) -> Json<VerifyResponse> {
     Json(VerifyResponse {
         valid: true,
         session_id: principal.session_id().ok().map(str::to_owned),
-        user_id: principal.user_id,
+        user_id: principal.user_id.to_string(),
         expires_at: principal.expires_at.map(rfc3339),
     })
 }

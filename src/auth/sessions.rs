@@ -9,7 +9,7 @@ use super::opaque::REFRESH_TOKEN;
 use super::successor;
 use crate::clock::Timestamp;
 use crate::domain::filter::{Field, FieldType, Schema, SortKey};
-use crate::domain::ids::SessionId;
+use crate::domain::ids::{SessionId, UserId};
 use crate::http::listing::{ListSql, Listing};
 use crate::http::paging::Page;
 use crate::params;
@@ -21,7 +21,7 @@ pub const ABSOLUTE_LIFETIME: i64 = 30 * 24 * 3600;
 #[derive(Debug, Clone)]
 pub struct Session {
     pub id: String,
-    pub user_id: String,
+    pub user_id: UserId,
     pub created_at: Timestamp,
     pub last_used_at: Timestamp,
     pub expires_at: Timestamp,
@@ -84,7 +84,7 @@ impl FromRow for Session {
 /// still the user's password hash; returns it with its first refresh token.
 pub async fn create(
     tx: &mut Tx,
-    user_id: &str,
+    user_id: &UserId,
     require_hash: Option<&str>,
     user_agent: &str,
     ip: &str,
@@ -101,7 +101,7 @@ pub async fn create(
     insert_token(tx, &token, &id, 0, now).await?;
     let session = Session {
         id,
-        user_id: user_id.to_owned(),
+        user_id: user_id.clone(),
         created_at: now,
         last_used_at: now,
         expires_at: now + ABSOLUTE_LIFETIME,
@@ -146,7 +146,7 @@ pub const DEFAULT_ORDER: &[SortKey] = &[SortKey::desc("created_at")];
 /// A page of the user's open sessions.
 pub async fn list_open(
     db: &Db,
-    user_id: &str,
+    user_id: &UserId,
     now: Timestamp,
     listing: &Listing,
 ) -> Result<Page<Session>, StoreError> {
@@ -247,7 +247,7 @@ pub async fn revoke(tx: &mut Tx, id: &str, now: Timestamp) -> Result<bool, Store
 pub async fn revoke_own(
     tx: &mut Tx,
     id: &SessionId,
-    user_id: &str,
+    user_id: &UserId,
     now: Timestamp,
 ) -> Result<bool, StoreError> {
     Ok(tx.execute(REVOKE_OWN, params![id, user_id, now, now - IDLE_LIFETIME]).await? == 1)
@@ -256,7 +256,7 @@ pub async fn revoke_own(
 /// Revokes the user's open sessions except `keep`; returns the ids revoked.
 pub async fn revoke_all_of(
     tx: &mut Tx,
-    user_id: &str,
+    user_id: &UserId,
     keep: Option<&str>,
     now: Timestamp,
 ) -> Result<Vec<String>, StoreError> {

@@ -8,12 +8,13 @@ use super::model::{
 use super::{store, weather_jobs};
 use crate::app::AppState;
 use crate::domain::Invalid;
+use crate::domain::ids::UserId;
 use crate::http::error::{ApiError, ApiResult};
 
 pub const MAX_ROWS: usize = 100_000;
 
 /// Parses every line; the first bad one is a 422 naming its line number.
-pub fn parse(text: &str, user_id: &str, now: i64) -> ApiResult<Vec<Run>> {
+pub fn parse(text: &str, user_id: &UserId, now: i64) -> ApiResult<Vec<Run>> {
     let mut runs = Vec::new();
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     for (number, line) in numbered_lines(text).filter(|(_, l)| !l.trim().is_empty()) {
@@ -44,7 +45,7 @@ pub fn parse(text: &str, user_id: &str, now: i64) -> ApiResult<Vec<Run>> {
         check_speed(distance, time).map_err(bad)?;
         runs.push(Run {
             id: uuid::Uuid::now_v7().to_string(),
-            user_id: user_id.to_owned(),
+            user_id: user_id.clone(),
             date,
             distance,
             time,
@@ -74,7 +75,7 @@ fn numbered_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
 
 /// Imports `text` for `user_id`; returns the number of runs stored. Weather is fetched
 /// in the background, or (with `HALLPASS_WEATHER_REQUIRED`) for every row first.
-pub async fn import(state: &AppState, user_id: &str, text: String) -> ApiResult<usize> {
+pub async fn import(state: &AppState, user_id: &UserId, text: String) -> ApiResult<usize> {
     let now = state.clock.now();
     // Up to 100,000 rows of parsing: on a blocking thread, not an async worker.
     let owner = user_id.to_owned();
@@ -103,37 +104,41 @@ mod tests {
         assert_eq!(numbered, [(1, "a"), (2, "b"), (3, "c"), (4, ""), (5, "d"), (6, ""), (7, "e")]);
     }
 
+    fn owner() -> crate::domain::ids::UserId {
+        crate::domain::ids::UserId::generate()
+    }
+
     #[test]
     fn rows_and_errors() {
-        let runs =
-            parse("date,location,distance,time\n2015-01-01,32.0853 34.7818,2000,405\n\n", "u", 0).unwrap();
+        let runs = parse("date,location,distance,time\n2015-01-01,32.0853 34.7818,2000,405\n\n", &owner(), 0)
+            .unwrap();
         assert_eq!(runs.len(), 1);
         assert_eq!((runs[0].lat, runs[0].distance, runs[0].time), (32.0853, 2000.0, 405.0));
-        let err = parse("2015-01-01,32 34,2000,405\n2015-02-30,32 34,2000,405", "u", 0).unwrap_err();
+        let err = parse("2015-01-01,32 34,2000,405\n2015-02-30,32 34,2000,405", &owner(), 0).unwrap_err();
         assert!(
             matches!(err, crate::http::error::ApiError::Validation(ref e) if e[0].field == "line 2" && e[0].message.contains("date")),
             "{err:?}"
         );
-        let err = parse("2015-01-01,32 34,-5,405", "u", 0).unwrap_err();
+        let err = parse("2015-01-01,32 34,-5,405", &owner(), 0).unwrap_err();
         assert!(
             matches!(err, crate::http::error::ApiError::Validation(ref e) if e[0].field == "line 1" && e[0].message.contains("distance"))
         );
-        assert!(parse("2015-01-01,32 34,2000", "u", 0).is_err());
+        assert!(parse("2015-01-01,32 34,2000", &owner(), 0).is_err());
         let excel = "\u{feff}\"date\",\"location\",\"distance\",\"time\"\r\n2015-01-01,\"32.0853 34.7818\",2000,405\r\n";
-        assert_eq!(parse(excel, "u", 0).unwrap().len(), 1);
+        assert_eq!(parse(excel, &owner(), 0).unwrap().len(), 1);
         let mac = "2015-01-01,32 34,2000,405\r2015-01-02,32 34,2000,405\r2015-01-03,32 34,2000,x";
-        let err = parse(mac, "u", 0).unwrap_err();
+        let err = parse(mac, &owner(), 0).unwrap_err();
         assert!(
             matches!(err, crate::http::error::ApiError::Validation(ref e) if e[0].field == "line 3"),
             "{err:?}"
         );
         let crlf = "2015-01-01,32 34,2000,405\r\n2015-01-02,32 34,2000,x\r\n";
-        let err = parse(crlf, "u", 0).unwrap_err();
+        let err = parse(crlf, &owner(), 0).unwrap_err();
         assert!(
             matches!(err, crate::http::error::ApiError::Validation(ref e) if e[0].field == "line 2"),
             "{err:?}"
         );
-        assert!(parse("2015-01-01,32 34,1000000,0.0001", "u", 0).is_err(), "impossible speed");
-        assert!(parse("", "u", 0).is_err());
+        assert!(parse("2015-01-01,32 34,1000000,0.0001", &owner(), 0).is_err(), "impossible speed");
+        assert!(parse("", &owner(), 0).is_err());
     }
 }

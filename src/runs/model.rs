@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 use super::weather::Conditions;
 use crate::clock::{Timestamp, rfc3339};
 use crate::domain::Invalid;
+use crate::domain::ids::UserId;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -38,7 +39,7 @@ impl WeatherStatus {
 #[derive(Debug, Clone)]
 pub struct Run {
     pub id: String,
-    pub user_id: String,
+    pub user_id: UserId,
     pub date: Date,
     pub distance: f64,
     pub time: f64,
@@ -126,7 +127,7 @@ impl From<Run> for RunView {
         let w = run.weather;
         Self {
             id: run.id,
-            user_id: run.user_id,
+            user_id: run.user_id.into_string(),
             date: date_text(run.date),
             distance: run.distance,
             time: run.time,

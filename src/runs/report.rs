@@ -3,6 +3,7 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::domain::ids::UserId;
 use crate::http::listing::Listing;
 use crate::http::paging::Page;
 use crate::store::filter_sql;
@@ -46,7 +47,7 @@ impl FromRow for WeekReport {
 /// `oldest_first` reverses the order.
 pub async fn weekly(
     db: &Db,
-    owner: Option<&str>,
+    owner: Option<&UserId>,
     listing: &Listing,
     oldest_first: bool,
 ) -> Result<Page<WeekReport>, StoreError> {

@@ -16,7 +16,7 @@ use crate::app::AppState;
 use crate::auth::permissions::Permission;
 use crate::auth::principal::Principal;
 use crate::domain::Invalid;
-use crate::domain::ids::RunId;
+use crate::domain::ids::{RunId, UserId};
 use crate::http::error::{ApiError, ApiResult, Problem};
 use crate::http::extract::{Json, Path, Query};
 use crate::http::listing::ListQuery;
@@ -27,15 +27,15 @@ pub const IMPORT_LIMIT: usize = 8 * 1024 * 1024;
 
 /// Whose runs the caller sees: their own, or everyone's with `runs:admin`.
 /// The run a keyset cursor names, if it is a run the caller can see.
-async fn find_cursor(state: &AppState, cursor: &str, owner: Option<&str>) -> ApiResult<Option<Run>> {
+async fn find_cursor(state: &AppState, cursor: &str, owner: Option<&UserId>) -> ApiResult<Option<Run>> {
     match RunId::parse(cursor) {
         Some(id) => Ok(store::find(&state.db, &id, owner).await?),
         None => Ok(None),
     }
 }
 
-fn scope(principal: &Principal) -> Option<&str> {
-    (!principal.can(Permission::RunsAdmin)).then_some(principal.user_id.as_str())
+fn scope(principal: &Principal) -> Option<&UserId> {
+    (!principal.can(Permission::RunsAdmin)).then_some(&principal.user_id)
 }
 
 #[derive(Deserialize, ToSchema)]

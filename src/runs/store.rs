@@ -6,7 +6,7 @@ use super::model::{Run, WeatherStatus, date_text, iso_week, parse_date};
 use super::weather::Conditions;
 use crate::clock::Timestamp;
 use crate::domain::filter::{Field, FieldType, Schema, SortKey};
-use crate::domain::ids::RunId;
+use crate::domain::ids::{RunId, UserId};
 use crate::http::listing::{ListSql, Listing, VersionQuery};
 use crate::params;
 use crate::store::{Db, FromRow, Param, Row, Sql, StoreError, Tx};
@@ -212,7 +212,7 @@ pub async fn insert_all(db: &Db, runs: &[Run], now: Timestamp) -> Result<(), Sto
             tokio::task::yield_now().await;
         }
     }
-    for owner in runs.iter().map(|run| run.user_id.as_str()).collect::<BTreeSet<_>>() {
+    for owner in runs.iter().map(|run| &run.user_id).collect::<BTreeSet<_>>() {
         bump_version(&mut tx, owner).await?;
     }
     tx.commit().await
@@ -254,13 +254,13 @@ pub async fn update(db: &Db, run: &Run, now: Timestamp, weather_refreshed: bool)
 }
 
 /// The run `id` if `owner` owns it (any run when `owner` is `None`).
-pub async fn find(db: &Db, id: &RunId, owner: Option<&str>) -> Result<Option<Run>, StoreError> {
+pub async fn find(db: &Db, id: &RunId, owner: Option<&UserId>) -> Result<Option<Run>, StoreError> {
     db.read_optional(FIND_RUN, params![id, owner]).await
 }
 
-pub async fn delete(db: &Db, id: &RunId, owner: Option<&str>) -> Result<bool, StoreError> {
+pub async fn delete(db: &Db, id: &RunId, owner: Option<&UserId>) -> Result<bool, StoreError> {
     let mut tx = db.begin().await?;
-    let deleted: Option<String> = tx.fetch_optional(DELETE_RUN, params![id, owner]).await?;
+    let deleted: Option<UserId> = tx.fetch_optional(DELETE_RUN, params![id, owner]).await?;
     let Some(user_id) = deleted else {
         return Ok(false);
     };
@@ -271,7 +271,7 @@ pub async fn delete(db: &Db, id: &RunId, owner: Option<&str>) -> Result<bool, St
 
 /// Marks a change to `user_id`'s runs (see `run_versions`); call it in the
 /// transaction that makes the change.
-pub(super) async fn bump_version(tx: &mut Tx, user_id: &str) -> Result<(), StoreError> {
+pub(super) async fn bump_version(tx: &mut Tx, user_id: &UserId) -> Result<(), StoreError> {
     tx.execute(BUMP_VERSION, params![user_id]).await?;
     Ok(())
 }
@@ -280,7 +280,7 @@ pub(super) async fn bump_version(tx: &mut Tx, user_id: &str) -> Result<(), Store
 /// run in the default order (newest date first).
 pub async fn list(
     db: &Db,
-    owner: Option<&str>,
+    owner: Option<&UserId>,
     after: Option<&Run>,
     listing: &Listing,
 ) -> Result<(Vec<Run>, Option<u64>), StoreError> {
@@ -298,13 +298,13 @@ pub async fn list(
 
 /// The version of `owner`'s runs, which every change to them bumps. Only one user's
 /// totals are cached: everyone's would need one version bumped by every write.
-pub fn version_query(owner: Option<&str>) -> Option<VersionQuery<'_>> {
+pub fn version_query(owner: Option<&UserId>) -> Option<VersionQuery<'_>> {
     owner.map(|owner| VersionQuery { sql: RUNS_VERSION, params: vec![Param::from(owner)] })
 }
 
 /// The fixed part of a run query: the owner (a plain `user_id = $1`, so that the
 /// per-user indexes serve it) and the keyset cursor.
-pub fn owner_scope<'a>(owner: Option<&'a str>, after: Option<&'a Run>) -> (String, Vec<Param<'a>>) {
+pub fn owner_scope<'a>(owner: Option<&'a UserId>, after: Option<&'a Run>) -> (String, Vec<Param<'a>>) {
     let mut scope = Vec::new();
     let mut params = Vec::new();
     if let Some(owner) = owner {

@@ -7,6 +7,7 @@ use std::collections::VecDeque;
 use time::Date;
 
 use super::weather::archived;
+use crate::domain::ids::UserId;
 
 /// Runs within this many degrees (latitude and longitude) of a place share its
 /// lookups: finer than the grid of the provider's historical data (about 0.1°).
@@ -21,7 +22,7 @@ const MAX_SPAN_DAYS: i64 = 366;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Lookup {
     pub run_id: String,
-    pub user_id: String,
+    pub user_id: UserId,
     pub date: Date,
     pub lat: f64,
     pub lon: f64,
@@ -89,7 +90,14 @@ mod tests {
     use super::*;
 
     fn lookup(date: Date) -> Lookup {
-        Lookup { run_id: date.to_string(), user_id: "u".into(), date, lat: 1.0, lon: 2.0, attempts: 0 }
+        Lookup {
+            run_id: date.to_string(),
+            user_id: UserId::generate(),
+            date,
+            lat: 1.0,
+            lon: 2.0,
+            attempts: 0,
+        }
     }
 
     fn ranges(batches: &VecDeque<Batch>) -> Vec<(Date, Date, usize)> {

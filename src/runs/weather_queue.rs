@@ -8,6 +8,7 @@ use super::store::bump_version;
 use super::weather::Conditions;
 use super::weather_batch::{Lookup, NEARBY_DEGREES};
 use crate::clock::Timestamp;
+use crate::domain::ids::UserId;
 use crate::params;
 use crate::store::{Db, StoreError, Tx};
 
@@ -58,7 +59,7 @@ pub async fn claim_near(
     let near = NEARBY_DEGREES;
     let params = params![lease_until, now, mark, lat - near, lat + near, lon - near, lon + near, limit];
     tx.execute(CLAIM_NEAR, params).await?;
-    let rows: Vec<(String, i64, String, String, f64, f64)> = tx.fetch_all(CLAIMED, params![mark]).await?;
+    let rows: Vec<(String, i64, UserId, String, f64, f64)> = tx.fetch_all(CLAIMED, params![mark]).await?;
     tx.commit().await?;
     rows.into_iter()
         .map(|(run_id, attempts, user_id, date, lat, lon)| {
@@ -73,7 +74,7 @@ pub async fn claim_near(
 /// same day and place (an edit or another node may have moved on meanwhile).
 pub async fn settle(db: &Db, mark: &str, outcomes: &[(&Lookup, Outcome)]) -> Result<(), StoreError> {
     let mut tx = db.begin().await?;
-    let mut changed_owners: Vec<&str> = Vec::new();
+    let mut changed_owners: Vec<&UserId> = Vec::new();
     for (lookup, outcome) in outcomes {
         match outcome {
             Outcome::Retry { attempts, at } => {

@@ -285,6 +285,23 @@ impl<T: Decode> Decode for Option<T> {
     }
 }
 
+/// Typed ids decode from their stored text (only valid ids are ever written).
+macro_rules! id_decode {
+    ($($id:ty),*) => { $(
+        impl Decode for $id {
+            fn from_sqlite(value: ValueRef<'_>) -> Result<Self, &'static str> {
+                String::from_sqlite(value).map(<$id>::stored)
+            }
+
+            fn from_pg<I: ColumnIndex<PgRow> + Copy + std::fmt::Display>(row: &PgRow, index: I) -> Result<Self, StoreError> {
+                String::from_pg(row, index).map(<$id>::stored)
+            }
+        }
+    )* };
+}
+
+id_decode!(UserId, SessionId, TokenId, RunId);
+
 /// A type a row decodes to: a struct reading its columns by name, or a tuple (or a
 /// single value) reading them in order.
 pub trait FromRow: Sized + Send + 'static {
@@ -301,7 +318,7 @@ macro_rules! scalar_rows {
     )* };
 }
 
-scalar_rows!(String, i64, f64, bool, Option<String>, Option<i64>, Option<f64>);
+scalar_rows!(String, i64, f64, bool, Option<String>, Option<i64>, Option<f64>, UserId, Option<UserId>);
 
 macro_rules! tuple_rows {
     ($(($($name:ident: $index:tt),*)),* $(,)?) => { $(

@@ -16,7 +16,7 @@ use crate::auth::permissions::{Permission, PermissionSet};
 use crate::auth::principal::Principal;
 use crate::clock::rfc3339;
 use crate::cluster::Invalidation;
-use crate::domain::ids::TokenId;
+use crate::domain::ids::{TokenId, UserId};
 use crate::http::client_ip::ClientIp;
 use crate::http::error::{ApiError, ApiResult, Problem};
 use crate::http::extract::{Json, Path, Query};
@@ -42,7 +42,7 @@ impl TokenView {
     fn new(token: ApiToken, secret: Option<String>) -> Self {
         Self {
             id: token.id,
-            user_id: token.user_id,
+            user_id: token.user_id.into_string(),
             name: token.name,
             token: secret,
             scopes: token.scopes,
@@ -63,7 +63,8 @@ pub struct CreateToken {
     #[schema(format = DateTime)]
     expires_at: Option<String>,
     /// Administrators only: the user (e.g. a service account) who will own the token.
-    user_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    user_id: Option<UserId>,
 }
 
 /// Create an API token; its secret is shown once, in this response.
@@ -86,9 +87,9 @@ pub(crate) async fn create_token(
     if name.is_empty() || body.name.chars().count() > 100 || name.chars().any(char::is_control) {
         return Err(ApiError::invalid("name", "must be 1 to 100 characters without control characters"));
     }
-    let owner_permissions = match body.user_id.as_deref() {
+    let owner_permissions = match body.user_id.as_ref() {
         None => principal.permissions,
-        Some(id) if id == principal.user_id => principal.permissions,
+        Some(id) if *id == principal.user_id => principal.permissions,
         Some(id) => {
             principal.require(Permission::UsersAdmin)?;
             let owner = crate::accounts::store::find(&state.db, id).await?.filter(|u| u.expired_at.is_none());
@@ -121,7 +122,7 @@ pub(crate) async fn create_token(
             Some(at)
         }
     };
-    let owner_id = body.user_id.as_deref().unwrap_or(&principal.user_id);
+    let owner_id = body.user_id.as_ref().unwrap_or(&principal.user_id);
     let secret = API_TOKEN.generate();
     let hash = API_TOKEN.lookup_hash(&secret);
     let new = NewToken {
@@ -149,7 +150,8 @@ pub(crate) async fn create_token(
 #[into_params(parameter_in = Query)]
 pub struct TokenListQuery {
     /// Administrators only: list this user's tokens instead of your own.
-    user_id: Option<String>,
+    #[param(value_type = Option<String>)]
+    user_id: Option<UserId>,
 }
 
 /// Your live API tokens, newest first (secrets are never shown again).
@@ -164,12 +166,12 @@ pub(crate) async fn list_tokens(
     Query(list): Query<ListQuery>,
 ) -> ApiResult<Json<Page<TokenView>>> {
     let listing = list.check(&store::SCHEMA, store::DEFAULT_ORDER)?;
-    let user_id = match query.user_id.as_deref() {
-        Some(id) if id != principal.user_id => {
+    let user_id = match query.user_id.as_ref() {
+        Some(id) if *id != principal.user_id => {
             principal.require(Permission::UsersAdmin)?;
             id
         }
-        _ => principal.user_id.as_str(),
+        _ => &principal.user_id,
     };
     let page = store::list_of(&state.db, user_id, &listing).await?;
     let items = page.items.into_iter().map(|t| TokenView::new(t, None)).collect();
@@ -190,7 +192,7 @@ pub(crate) async fn delete_token(
 ) -> ApiResult<StatusCode> {
     principal.require(Permission::TokensWrite)?;
     let now = state.clock.now();
-    let owner = (!principal.can(Permission::UsersAdmin)).then_some(principal.user_id.as_str());
+    let owner = (!principal.can(Permission::UsersAdmin)).then_some(&principal.user_id);
     let mut tx = state.db.begin().await?;
     let owner_id = store::revoke(&mut tx, &id, owner, now).await?.ok_or(ApiError::NotFound)?;
     Event::new(Action::TokenRevoked)

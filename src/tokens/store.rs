@@ -2,7 +2,7 @@
 
 use crate::clock::Timestamp;
 use crate::domain::filter::{Field, FieldType, Schema, SortKey};
-use crate::domain::ids::TokenId;
+use crate::domain::ids::{TokenId, UserId};
 use crate::http::listing::{ListSql, Listing};
 use crate::http::paging::Page;
 use crate::params;
@@ -19,7 +19,7 @@ crate::statements! {
 #[derive(Debug, Clone)]
 pub struct ApiToken {
     pub id: String,
-    pub user_id: String,
+    pub user_id: UserId,
     pub name: String,
     /// `None`: the owner's permissions.
     pub scopes: Option<Vec<String>>,
@@ -29,12 +29,12 @@ pub struct ApiToken {
 }
 
 pub struct NewToken<'a> {
-    pub user_id: &'a str,
+    pub user_id: &'a UserId,
     pub name: &'a str,
     pub token_hash: &'a str,
     pub scopes: Option<&'a [String]>,
     pub expires_at: Option<Timestamp>,
-    pub created_by: &'a str,
+    pub created_by: &'a UserId,
 }
 
 impl FromRow for ApiToken {
@@ -60,7 +60,7 @@ pub async fn insert(tx: &mut Tx, new: NewToken<'_>, now: Timestamp) -> Result<Ap
     tx.execute(INSERT_TOKEN, params).await?;
     Ok(ApiToken {
         id,
-        user_id: new.user_id.to_owned(),
+        user_id: new.user_id.clone(),
         name: new.name.to_owned(),
         scopes: new.scopes.map(<[String]>::to_vec),
         created_at: now,
@@ -82,7 +82,7 @@ pub const SCHEMA: Schema = Schema { fields: FIELDS };
 pub const DEFAULT_ORDER: &[SortKey] = &[SortKey::desc("created_at")];
 
 /// The live (unrevoked) tokens of `user_id`.
-pub async fn list_of(db: &Db, user_id: &str, listing: &Listing) -> Result<Page<ApiToken>, StoreError> {
+pub async fn list_of(db: &Db, user_id: &UserId, listing: &Listing) -> Result<Page<ApiToken>, StoreError> {
     let query = ListSql {
         columns: "id, user_id, name, scopes, created_at, expires_at, last_used_at",
         from: "api_tokens",
@@ -100,13 +100,13 @@ pub async fn list_of(db: &Db, user_id: &str, listing: &Listing) -> Result<Page<A
 pub async fn revoke(
     tx: &mut Tx,
     id: &TokenId,
-    owner: Option<&str>,
+    owner: Option<&UserId>,
     now: Timestamp,
-) -> Result<Option<String>, StoreError> {
+) -> Result<Option<UserId>, StoreError> {
     tx.fetch_optional(REVOKE_TOKEN, params![id, owner, now]).await
 }
 
 /// Revokes every live token of the user; returns their ids.
-pub async fn revoke_all_of(tx: &mut Tx, user_id: &str, now: Timestamp) -> Result<Vec<String>, StoreError> {
+pub async fn revoke_all_of(tx: &mut Tx, user_id: &UserId, now: Timestamp) -> Result<Vec<String>, StoreError> {
     tx.fetch_all(REVOKE_TOKENS_OF, params![user_id, now]).await
 }

@@ -12,6 +12,7 @@ use crate::audit::{Action, Event};
 use crate::auth::sessions;
 use crate::clock::Timestamp;
 use crate::cluster::Invalidation;
+use crate::domain::ids::UserId;
 use crate::http::error::{ApiError, ApiResult};
 use crate::store::{Tx, take_lock};
 
@@ -37,7 +38,7 @@ pub async fn keep_an_admin(tx: &mut Tx, user: &User) -> ApiResult<()> {
 pub async fn expire(
     tx: &mut Tx,
     user: &User,
-    actor_id: &str,
+    actor_id: &UserId,
     ip: IpAddr,
     now: Timestamp,
 ) -> ApiResult<Option<Vec<Invalidation>>> {
@@ -54,16 +55,16 @@ pub async fn expire(
         .details(json!({ "sessions": ended.len(), "tokens": revoked.len() }))
         .record(tx, now)
         .await?;
-    Ok(Some(vec![Invalidation::User(user.id.clone())]))
+    Ok(Some(vec![Invalidation::User(user.id.to_string())]))
 }
 
 /// After a password change (the new hash already written in `tx`): ends the user's
 /// sessions except `keep` and records the change. Returns the sessions to invalidate.
 pub async fn password_changed(
     tx: &mut Tx,
-    user_id: &str,
+    user_id: &UserId,
     keep: Option<&str>,
-    actor_id: &str,
+    actor_id: &UserId,
     ip: IpAddr,
     now: Timestamp,
 ) -> ApiResult<Vec<Invalidation>> {

@@ -35,7 +35,7 @@ fn is_plain(user: &User) -> bool {
 }
 
 /// The user `id` if the caller may read (or, with `write`, change) it; else 404.
-async fn reachable(state: &AppState, principal: &Principal, id: &str, write: bool) -> ApiResult<User> {
+async fn reachable(state: &AppState, principal: &Principal, id: &UserId, write: bool) -> ApiResult<User> {
     let user = store::find(&state.db, id).await?.ok_or(ApiError::NotFound)?;
     if principal.can(Permission::UsersAdmin) {
         return Ok(user);
@@ -157,7 +157,7 @@ pub(crate) async fn get_user(
     principal: Principal,
     Path(id): Path<UserId>,
 ) -> ApiResult<Json<UserView>> {
-    Ok(Json(UserView::from(&reachable(&state, &principal, id.as_str(), false).await?)))
+    Ok(Json(UserView::from(&reachable(&state, &principal, &id, false).await?)))
 }
 
 /// Editable fields; `roles`, `id` and timestamps are refused (422).
@@ -192,7 +192,7 @@ pub(crate) async fn patch_user(
     Path(id): Path<UserId>,
     Json(patch): Json<UserPatch>,
 ) -> ApiResult<Json<UserView>> {
-    let user = reachable(&state, &principal, id.as_str(), true).await?;
+    let user = reachable(&state, &principal, &id, true).await?;
     if user.expired_at.is_some() {
         return Err(ApiError::NotFound);
     }
@@ -255,7 +255,7 @@ pub(crate) async fn delete_user(
     principal: Principal,
     Path(id): Path<UserId>,
 ) -> ApiResult<StatusCode> {
-    let user = reachable(&state, &principal, id.as_str(), true).await?;
+    let user = reachable(&state, &principal, &id, true).await?;
     let mut tx = state.db.begin().await?;
     let expired = lifecycle::expire(&mut tx, &user, &principal.user_id, ip, state.clock.now()).await?;
     let invalidate = expired.ok_or(ApiError::NotFound)?;
@@ -285,10 +285,8 @@ pub(crate) async fn set_roles(
 ) -> ApiResult<Json<UserView>> {
     principal.require(Permission::UsersAdmin)?;
     check_roles(&state, &body.roles)?;
-    let user = store::find(&state.db, id.as_str())
-        .await?
-        .filter(|u| u.expired_at.is_none())
-        .ok_or(ApiError::NotFound)?;
+    let user =
+        store::find(&state.db, &id).await?.filter(|u| u.expired_at.is_none()).ok_or(ApiError::NotFound)?;
     let mut roles: Vec<&str> = body.roles.iter().map(String::as_str).collect();
     roles.sort_unstable();
     roles.dedup();
@@ -306,12 +304,12 @@ pub(crate) async fn set_roles(
         .record(&mut tx, now)
         .await?;
     tx.commit().await?;
-    state.gate.invalidate(vec![Invalidation::User(user.id.clone())]).await;
+    state.gate.invalidate(vec![Invalidation::User(user.id.to_string())]).await;
     let roles = roles.into_iter().map(str::to_owned).collect();
     Ok(Json(UserView::from(&User {
         roles,
         updated_at: now,
-        updated_by: Some(principal.user_id.clone()),
+        updated_by: Some(principal.user_id.to_string()),
         ..user
     })))
 }

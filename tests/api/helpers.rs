@@ -335,8 +335,9 @@ impl TestApp {
     /// Gives `user_id` these roles directly in the database (how the first
     /// administrator of a test comes to be).
     pub async fn grant_roles(&self, user_id: &str, roles: &[&str]) {
+        let user_id = hallpass::domain::ids::UserId::parse(user_id).expect("a user id");
         let mut tx = self.state.db.begin().await.unwrap();
-        hallpass::accounts::store::set_roles(&mut tx, user_id, roles, self.clock_now(), user_id)
+        hallpass::accounts::store::set_roles(&mut tx, &user_id, roles, self.clock_now(), &user_id)
             .await
             .unwrap();
         tx.commit().await.unwrap();
