@@ -19,8 +19,12 @@ macro_rules! typed_id {
                 Self(uuid::Uuid::now_v7().to_string())
             }
 
-            /// The id `text` names, in canonical form; `None` if it is not a UUID.
+            /// The id `text` names, in canonical form; `None` if it is not a UUID
+            /// written as 8-4-4-4-12 hex digits (any case).
             pub fn parse(text: &str) -> Option<Self> {
+                if text.len() != 36 {
+                    return None;
+                }
                 uuid::Uuid::try_parse(text).ok().map(|id| Self(id.to_string()))
             }
 
@@ -87,6 +91,7 @@ mod tests {
         let id = RunId::generate();
         assert_eq!(RunId::parse(&id.as_str().to_uppercase()), Some(id.clone()));
         assert_eq!(RunId::parse("not-an-id"), None);
+        assert_eq!(RunId::parse(&id.as_str().replace('-', "")), None, "hyphenated only");
         assert_eq!(RunId::parse("0000\0"), None);
         assert!(serde_json::from_str::<UserId>("\"nope\"").is_err());
         assert_eq!(serde_json::to_string(&id).unwrap(), format!("\"{id}\""));

@@ -32,6 +32,9 @@ pub const PLACE: &str = concat!(
     r"[\s,]+[-+]?(180(\.0+)?|(1[0-7][0-9]|[1-9]?[0-9])(\.[0-9]+)?)[\s,]*$"
 );
 
+/// An id: a UUID written as 8-4-4-4-12 hex digits.
+pub const ID: &str = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
+
 /// The patterns of request fields: (schema, property, pattern).
 const PATTERNS: &[(&str, &str, &str)] = &[
     ("RegisterRequest", "username", USERNAME),
@@ -47,7 +50,10 @@ const PATTERNS: &[(&str, &str, &str)] = &[
     ("RunPatch", "date", DATE),
     ("NewRun", "notes", NOTES),
     ("RunPatch", "notes", NOTES),
+    ("CreateToken", "user_id", ID),
 ];
+/// Query parameters that take an id: (path, parameter).
+const ID_PARAMETERS: &[(&str, &str)] = &[("/api/v1/tokens", "user_id")];
 
 /// Each list endpoint and the fields its `sort` takes.
 const SORTS: &[(&str, &Schema)] = &[
@@ -74,6 +80,9 @@ pub fn refine(doc: &mut Value, roles: &[&str]) {
             problems(operation, path.starts_with("/api/"));
             if FORM_BODIES.contains(&path.as_str()) {
                 form_body(operation);
+            }
+            for (_, name) in ID_PARAMETERS.iter().filter(|(p, _)| p == path) {
+                id_parameter(operation, name);
             }
             if let Some((_, schema)) = SORTS.iter().find(|(p, _)| p == path) {
                 let names: Vec<&str> = schema.fields.iter().map(|f| f.name).collect();
@@ -144,6 +153,16 @@ fn fields_pattern(names: &[&str]) -> String {
     let names: Vec<String> = names.iter().map(|name| name.replace('.', "\\.")).collect();
     let field = format!("\\s*[-+]?({})\\s*", names.join("|"));
     format!("^({field}(,{field})*|\\s*)$")
+}
+
+fn id_parameter(operation: &mut serde_json::Map<String, Value>, name: &str) {
+    let Some(parameters) = operation.get_mut("parameters").and_then(Value::as_array_mut) else { return };
+    for parameter in parameters.iter_mut() {
+        if parameter.get("name").and_then(Value::as_str) == Some(name) {
+            parameter["schema"]["pattern"] = json!(ID);
+            parameter["schema"]["format"] = json!("uuid");
+        }
+    }
 }
 
 fn sort_parameter(operation: &mut serde_json::Map<String, Value>, pattern: &str, fields: &str) {
