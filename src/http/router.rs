@@ -25,6 +25,8 @@ use crate::runs::routes::IMPORT_LIMIT;
 
 /// Largest request body any JSON endpoint accepts.
 pub const BODY_LIMIT: usize = 64 * 1024;
+/// A request that takes this long is logged (with its span: method, path, id).
+const SLOW_REQUEST: Duration = Duration::from_secs(1);
 /// Longest a request may take end to end.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -104,11 +106,19 @@ pub fn build(state: AppState) -> anyhow::Result<Router> {
     let layers = ServiceBuilder::new()
         .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
         .layer(
-            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
-                let id = req.extensions().get::<RequestId>().and_then(|id| id.header_value().to_str().ok());
-                // The path only: query strings may carry secrets.
-                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = id.unwrap_or_default())
-            }),
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request<_>| {
+                    let id = req.extensions().get::<RequestId>().and_then(|id| id.header_value().to_str().ok());
+                    // The path only: query strings may carry secrets.
+                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = id.unwrap_or_default())
+                })
+                // Quiet for ordinary requests; a slow one says how slow, in its span.
+                .on_response(|res: &axum::http::Response<_>, latency: Duration, _: &tracing::Span| {
+                    if latency >= SLOW_REQUEST {
+                        let millis = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
+                        tracing::warn!(status = res.status().as_u16(), millis, "slow request");
+                    }
+                }),
         )
         .layer(PropagateRequestIdLayer::new(request_id))
         .layer(CatchPanicLayer::custom(|_| {
