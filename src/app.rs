@@ -19,6 +19,7 @@ use crate::auth::throttle::IpLimiter;
 use crate::clock::{SharedClock, SystemClock};
 use crate::cluster::Cluster;
 use crate::config::Config;
+use crate::files::FileService;
 use crate::metrics::Metrics;
 use crate::runs::weather::OpenMeteo;
 use crate::store::{Backend, Db};
@@ -39,6 +40,7 @@ pub struct App {
     pub limiter: IpLimiter,
     pub metrics: Metrics,
     pub weather: OpenMeteo,
+    pub files: FileService,
     /// Background work that lives as long as the server.
     tasks: Vec<JoinHandle<()>>,
 }
@@ -85,6 +87,7 @@ impl AppState {
             config.weather_forecast_url.clone(),
             Duration::from_millis(config.weather_timeout_ms),
         )?;
+        let files = FileService::open(&config.files, &config.data_dir, &db, clock.now()).await?;
         let mut tasks = Vec::new();
         let listener_gate = gate.clone();
         tasks.extend(cluster.spawn_listener(Arc::new(move |event| listener_gate.apply(&event))));
@@ -112,6 +115,7 @@ impl AppState {
             limiter,
             metrics: Metrics::default(),
             weather,
+            files,
             tasks,
         })))
     }
@@ -147,8 +151,10 @@ impl Application {
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let router = crate::http::router::build(self.state.clone())?;
         let weather = tokio::spawn(weather_worker(self.state.clone()));
+        let sweeper = tokio::spawn(file_sweeper(self.state.clone()));
         crate::http::server::serve(self.listener, router, shutdown).await;
         weather.abort();
+        sweeper.abort();
         Ok(())
     }
 
@@ -173,6 +179,19 @@ async fn weather_worker(state: AppState) {
         every.tick().await;
         if let Err(err) = crate::runs::weather_jobs::process_due(&state).await {
             tracing::warn!(error = %err, "weather queue pass failed");
+        }
+    }
+}
+
+/// Removes stored bytes no file refers to, at start and then hourly.
+async fn file_sweeper(state: AppState) {
+    let mut every = tokio::time::interval(crate::files::sweep::EVERY);
+    loop {
+        every.tick().await;
+        match crate::files::sweep::sweep(&state.db, &state.files.storage, state.clock.now()).await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "removed stored bytes no file refers to"),
+            Err(err) => tracing::warn!(error = format!("{err:#}"), "file sweep failed"),
         }
     }
 }

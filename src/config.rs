@@ -122,6 +122,9 @@ pub struct Config {
     #[arg(long, env = "HALLPASS_WEATHER_REQUIRED", default_value_t = false, action = clap::ArgAction::Set, global = true)]
     pub weather_required: bool,
 
+    #[command(flatten)]
+    pub files: crate::files::settings::FileSettings,
+
     /// Extra roles (name → permissions), from the `[roles]` table of `hallpass.toml`.
     #[arg(skip)]
     pub roles: Vec<(String, Vec<String>)>,

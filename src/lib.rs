@@ -14,6 +14,7 @@ pub mod clock;
 pub mod cluster;
 pub mod config;
 pub mod domain;
+pub mod files;
 pub mod http;
 pub mod metrics;
 pub mod runs;

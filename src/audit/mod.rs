@@ -26,6 +26,9 @@ pub enum Action {
     UserExpired,
     ExternalLinked,
     SessionRevoked,
+    FileUploaded,
+    FileDeleted,
+    FileLinkCreated,
 }
 
 impl Action {
@@ -43,6 +46,9 @@ impl Action {
             Self::UserExpired => "user.expired",
             Self::ExternalLinked => "external.linked",
             Self::SessionRevoked => "session.revoked",
+            Self::FileUploaded => "file.uploaded",
+            Self::FileDeleted => "file.deleted",
+            Self::FileLinkCreated => "file.link_created",
         }
     }
 }

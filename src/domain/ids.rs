@@ -78,6 +78,8 @@ typed_id!(
     TokenId,
     /// A logged run.
     RunId,
+    /// A stored file.
+    FileId,
     /// An audit log entry.
     AuditId,
 );

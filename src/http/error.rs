@@ -42,8 +42,8 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("{detail}")]
     Conflict { code: &'static str, detail: String },
-    #[error("request body too large")]
-    PayloadTooLarge,
+    #[error("{detail}")]
+    PayloadTooLarge { code: &'static str, detail: String },
     #[error("{0}")]
     UnsupportedMediaType(String),
     #[error("request fields are invalid")]
@@ -83,6 +83,10 @@ impl ApiError {
         Self::Conflict { code, detail: detail.into() }
     }
 
+    pub fn too_large(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::PayloadTooLarge { code, detail: detail.into() }
+    }
+
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self::Validation(vec![FieldError::new(field, message)])
     }
@@ -100,7 +104,7 @@ impl ApiError {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict { .. } => StatusCode::CONFLICT,
-            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -114,12 +118,12 @@ impl ApiError {
         match self {
             Self::BadRequest { code, .. }
             | Self::Conflict { code, .. }
-            | Self::InvalidFilter { code, .. } => code,
+            | Self::InvalidFilter { code, .. }
+            | Self::PayloadTooLarge { code, .. } => code,
             Self::Unauthorized(_) => "unauthenticated",
             Self::Forbidden(_) => "forbidden",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
-            Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::Validation(_) => "validation_failed",
             Self::TooManyRequests { .. } => "rate_limited",
@@ -231,6 +235,14 @@ impl From<StoreError> for ApiError {
             ),
             other => Self::Internal(anyhow::Error::new(other).context("database")),
         }
+    }
+}
+
+/// File storage that fails is worth a retry; the cause is logged, never shown.
+impl From<object_store::Error> for ApiError {
+    fn from(err: object_store::Error) -> Self {
+        tracing::warn!(error = %err, "file storage failed");
+        Self::Unavailable { retry_after: 2 }
     }
 }
 

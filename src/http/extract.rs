@@ -68,7 +68,7 @@ fn body_kind(headers: &HeaderMap) -> Option<BodyKind> {
 async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
     Bytes::from_request(req, state).await.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::PayloadTooLarge
+            ApiError::too_large("payload_too_large", "the request body is too large")
         } else {
             ApiError::bad_request("unreadable_body", "the request body could not be read")
         }

@@ -62,6 +62,7 @@ const SORTS: &[(&str, &Schema)] = &[
     ("/api/v1/auth/sessions", &crate::auth::sessions::SCHEMA),
     ("/api/v1/audit", &crate::audit::SCHEMA),
     ("/api/v1/runs", &crate::runs::store::ALL),
+    ("/api/v1/files", &crate::files::store::SCHEMA),
 ];
 /// The weekly report sorts by its week only.
 const WEEKLY: &str = "/api/v1/runs/reports/weekly";

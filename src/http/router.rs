@@ -34,7 +34,8 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 #[openapi(
     info(title = "Hallpass", description = "Accounts, sessions and tokens for your app."),
     modifiers(&BearerAuth),
-    tags((name = "auth"), (name = "users"), (name = "tokens"), (name = "audit"), (name = "runs"), (name = "ops"))
+    tags((name = "auth"), (name = "users"), (name = "tokens"), (name = "audit"), (name = "runs"), (name = "files"),
+         (name = "ops"))
 )]
 struct ApiDoc;
 
@@ -55,12 +56,16 @@ impl Modify for BearerAuth {
 /// The API description and the routes it describes, before state is attached: every
 /// path and the handler that serves it.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    use crate::{audit, auth, runs, tokens, users};
+    use crate::{audit, auth, files, runs, tokens, users};
     // Imports carry a whole CSV file: the one route with a larger body limit.
     let import = OpenApiRouter::new()
         .routes(routes!(runs::routes::import_runs))
         .layer(DefaultBodyLimit::max(IMPORT_LIMIT));
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    // An upload may take as long as its bytes take to arrive: no overall timeout and
+    // no body limit here; it has its own size limit and gives up after 30 s without
+    // a byte (`files::upload`).
+    let upload = OpenApiRouter::new().routes(routes!(files::routes::upload_file));
+    let timed = OpenApiRouter::with_openapi(ApiDoc::openapi())
         // /healthz, /readyz, /metrics, /openapi.json, /.well-known/jwks.json
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
@@ -93,7 +98,16 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(runs::routes::get_run, runs::routes::patch_run, runs::routes::delete_run))
         .routes(routes!(runs::routes::weekly_report))
         .merge(import)
-        .split_for_parts()
+        // /api/v1/files… (upload below); a download's handler answers at once and its
+        // body streams afterwards, outside this timeout (a stalled reader is cut by
+        // the connection's write timeout, `http::server`).
+        .routes(routes!(files::routes::list_files))
+        .routes(routes!(files::routes::usage))
+        .routes(routes!(files::routes::get_file, files::routes::delete_file))
+        .routes(routes!(files::routes::download))
+        .routes(routes!(files::routes::create_link))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT));
+    timed.merge(upload.layer(DefaultBodyLimit::disable())).split_for_parts()
 }
 
 pub fn build(state: AppState) -> anyhow::Result<Router> {
@@ -128,7 +142,6 @@ pub fn build(state: AppState) -> anyhow::Result<Router> {
         // Tokens and account data must not sit in caches (RFC 6749 §5.1); responses
         // that may be cached (JWKS) say so themselves.
         .layer(SetResponseHeaderLayer::if_not_present(CACHE_CONTROL, HeaderValue::from_static("no-store")))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
         .layer(DefaultBodyLimit::max(BODY_LIMIT));
     Ok(routes
         .fallback(|| async { ApiError::NotFound })

@@ -11,6 +11,7 @@
 mod error;
 pub mod filter_sql;
 pub mod list;
+pub mod secrets;
 mod sqlite_read;
 mod sqlite_write;
 mod statement;

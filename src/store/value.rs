@@ -8,7 +8,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{ColumnIndex, Row as _};
 
 use super::StoreError;
-use crate::domain::ids::{RunId, SessionId, TokenId, UserId};
+use crate::domain::ids::{FileId, RunId, SessionId, TokenId, UserId};
 
 /// A value bound to a placeholder. NULLs keep their type, so PostgreSQL is told what
 /// the parameter is even when it has no value.
@@ -73,7 +73,7 @@ macro_rules! id_params {
     )* };
 }
 
-id_params!(UserId, SessionId, TokenId, RunId);
+id_params!(UserId, SessionId, TokenId, RunId, FileId);
 
 impl<'a> From<&'a Param<'_>> for Param<'a> {
     fn from(param: &'a Param<'_>) -> Self {
@@ -300,7 +300,7 @@ macro_rules! id_decode {
     )* };
 }
 
-id_decode!(UserId, SessionId, TokenId, RunId);
+id_decode!(UserId, SessionId, TokenId, RunId, FileId);
 
 /// A type a row decodes to: a struct reading its columns by name, or a tuple (or a
 /// single value) reading them in order.
@@ -318,7 +318,18 @@ macro_rules! scalar_rows {
     )* };
 }
 
-scalar_rows!(String, i64, f64, bool, Option<String>, Option<i64>, Option<f64>, UserId, Option<UserId>);
+scalar_rows!(
+    String,
+    i64,
+    f64,
+    bool,
+    Vec<u8>,
+    Option<String>,
+    Option<i64>,
+    Option<f64>,
+    UserId,
+    Option<UserId>
+);
 
 macro_rules! tuple_rows {
     ($(($($name:ident: $index:tt),*)),* $(,)?) => { $(

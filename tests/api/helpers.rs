@@ -51,6 +51,64 @@ macro_rules! on_both_backends {
     )* };
 }
 
+/// Where a test's server keeps file bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Storage {
+    Local,
+    /// The in-process S3 server (`s3_stub`).
+    S3,
+}
+
+/// Runs each named `async fn(Backend, Storage)` on SQLite and PostgreSQL, each with
+/// local and S3 storage.
+#[macro_export]
+macro_rules! on_every_store {
+    ($($name:ident),* $(,)?) => { $(
+        mod $name {
+            use $crate::helpers::{Backend, Storage};
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite_local() {
+                super::$name(Backend::Sqlite, Storage::Local).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite_s3() {
+                super::$name(Backend::Sqlite, Storage::S3).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[cfg_attr(not(test_postgres), ignore = "needs PostgreSQL: set HALLPASS_TEST_POSTGRES_URL")]
+            async fn postgres_local() {
+                super::$name(Backend::Postgres, Storage::Local).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[cfg_attr(not(test_postgres), ignore = "needs PostgreSQL: set HALLPASS_TEST_POSTGRES_URL")]
+            async fn postgres_s3() {
+                super::$name(Backend::Postgres, Storage::S3).await
+            }
+        }
+    )* };
+}
+
+/// Every regular file under `dir` (none when it does not exist).
+pub fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let kind = entry.file_type().expect("file type");
+            if kind.is_dir() {
+                pending.push(entry.path());
+            } else if kind.is_file() {
+                found.push(entry.path());
+            }
+        }
+    }
+    found
+}
+
 /// Like `on_both_backends!`, for tests that also need Redis (several nodes).
 #[macro_export]
 macro_rules! with_redis_on_both_backends {
@@ -275,6 +333,11 @@ impl TestApp {
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
         panic!("redis subscription did not come up");
+    }
+
+    /// The server's data directory (local file storage lives in `files/` there).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._data_dir.path()
     }
 
     pub fn clock_now(&self) -> i64 {

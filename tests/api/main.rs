@@ -4,6 +4,7 @@
 
 mod helpers;
 mod idp;
+mod s3_stub;
 mod tcp_cut;
 
 mod accounts;
@@ -12,6 +13,9 @@ mod cli;
 mod cluster;
 mod external;
 mod faults;
+mod file_limits;
+mod file_links;
+mod files;
 mod filter_properties;
 mod forged_tokens;
 mod http_conventions;

@@ -150,6 +150,14 @@ async fn alice_run(world: &World) -> String {
     res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
 }
 
+/// A file of root's (an admin's), to be read, shared or removed.
+async fn root_file(world: &World) -> String {
+    let url = world.app.url("/api/v1/files?name=matrix.txt");
+    let res = world.app.client.post(url).bearer_auth(&world.root.access).body("hello").send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
+}
+
 /// What each row sends, prepared per persona.
 async fn prepare(
     world: &World,
@@ -287,6 +295,34 @@ async fn prepare(
             let csv = "2015-01-01,32.0853 34.7818,2000,405\n";
             (Method::POST, route[5..].into(), Some(Value::String(csv.into())), cred(false).await)
         }
+        "POST /api/v1/files" => {
+            // A raw upload: marked as a JSON string and sent as text/csv below.
+            (
+                Method::POST,
+                "/api/v1/files?name=m.csv".into(),
+                Some(Value::String("a,b\n".into())),
+                cred(false).await,
+            )
+        }
+        "GET /api/v1/files" | "GET /api/v1/files/usage" => {
+            (Method::GET, route[4..].into(), None, cred(false).await)
+        }
+        "GET /api/v1/files/{id}" => {
+            (Method::GET, format!("/api/v1/files/{}", root_file(world).await), None, cred(false).await)
+        }
+        "GET /api/v1/files/{id}/content" => (
+            Method::GET,
+            format!("/api/v1/files/{}/content", root_file(world).await),
+            None,
+            cred(false).await,
+        ),
+        "DELETE /api/v1/files/{id}" => {
+            (Method::DELETE, format!("/api/v1/files/{}", root_file(world).await), None, cred(false).await)
+        }
+        "POST /api/v1/files/{id}/links" => {
+            let path = format!("/api/v1/files/{}/links", root_file(world).await);
+            (Method::POST, path, Some(json!({"expires_in": 60})), cred(false).await)
+        }
         other => panic!("no request for {other}"),
     }
 }
@@ -365,6 +401,15 @@ const MATRIX: &[(&str, [u16; 6])] = &[
     ("DELETE /api/v1/runs/{id}", [401, 204, 404, 204, 204, 404]),
     ("GET /api/v1/runs/reports/weekly", [401, 200, 200, 200, 200, 200]),
     ("POST /api/v1/runs/import", [401, 201, 201, 201, 201, 201]),
+    // Operators and admins upload; every signed-in user lists and downloads; only the
+    // owner (root here) or files:admin deletes and shares.
+    ("POST /api/v1/files", [401, 403, 403, 201, 403, 403]),
+    ("GET /api/v1/files", [401, 200, 200, 200, 200, 200]),
+    ("GET /api/v1/files/usage", [401, 200, 200, 200, 200, 200]),
+    ("GET /api/v1/files/{id}", [401, 200, 200, 200, 200, 200]),
+    ("GET /api/v1/files/{id}/content", [401, 200, 200, 200, 200, 200]),
+    ("DELETE /api/v1/files/{id}", [401, 403, 403, 204, 403, 403]),
+    ("POST /api/v1/files/{id}/links", [401, 403, 403, 201, 403, 403]),
     ("GET /healthz", [200; 6]),
     ("GET /readyz", [200; 6]),
     ("GET /metrics", [200; 6]),

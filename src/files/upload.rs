@@ -1,0 +1,175 @@
+//! Receiving an upload: the file part of a `multipart/form-data` body (or a raw body
+//! named by `?name=`), streamed into storage with its SHA-256 computed on the way.
+//! Nothing is kept in memory beyond the parts in flight, and any failure — a limit,
+//! a cut connection, an idle client, storage trouble — aborts the object.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::HeaderMap;
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use bytes::Bytes;
+use futures_util::stream::BoxStream;
+use futures_util::{StreamExt, TryStreamExt};
+use object_store::path::Path as Key;
+use sha2::{Digest, Sha256};
+
+use super::storage::{PARTS_IN_FLIGHT, Storage};
+
+/// An upload that sends nothing for this long is abandoned.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// What a multipart body may carry besides the file: boundaries, part headers, and
+/// small fields before the file part.
+const MULTIPART_OVERHEAD: u64 = 64 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum UploadError {
+    /// More than `limit` bytes (the file limit, or what the quota leaves).
+    #[error("the file is larger than {limit} bytes")]
+    TooLarge { limit: u64 },
+    #[error("malformed multipart body: {0}")]
+    Malformed(String),
+    #[error("the multipart body has no part with a filename")]
+    NoFilePart,
+    #[error("a raw upload needs its name in `?name=`")]
+    NoName,
+    #[error("the client sent nothing for {} s", IDLE_TIMEOUT.as_secs())]
+    Idle,
+    /// The connection broke or the body ended early.
+    #[error("the upload was cut off")]
+    Cut,
+    #[error("storage: {0}")]
+    Storage(#[from] object_store::Error),
+    #[error("storage: {0}")]
+    Sync(#[from] std::io::Error),
+}
+
+/// The file an upload carries, before its bytes are read.
+pub struct Incoming {
+    /// As the client sent it (not yet sanitized).
+    pub name: String,
+    pub content_type: Option<String>,
+    /// The exact length, when the body is the file (raw uploads with `Content-Length`).
+    pub length: Option<u64>,
+    body: BoxStream<'static, Result<Bytes, UploadError>>,
+}
+
+/// Finds the file in a request body. `limit` is the most the file may hold; a body
+/// that says up front it is larger is refused without reading it.
+pub async fn open(
+    headers: &HeaderMap,
+    name: Option<String>,
+    body: Body,
+    limit: u64,
+) -> Result<Incoming, UploadError> {
+    let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let length =
+        headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let multipart = content_type
+        .and_then(|t| t.parse::<mime::Mime>().ok())
+        .is_some_and(|m| m.type_() == mime::MULTIPART && m.subtype() == mime::FORM_DATA);
+    if !multipart {
+        let name = name.filter(|n| !n.trim().is_empty()).ok_or(UploadError::NoName)?;
+        if length.is_some_and(|n| n > limit) {
+            return Err(UploadError::TooLarge { limit });
+        }
+        let body = body.into_data_stream().map_err(|_| UploadError::Cut).boxed();
+        return Ok(Incoming { name, content_type: content_type.map(str::to_owned), length, body });
+    }
+    let boundary = multer::parse_boundary(content_type.unwrap_or_default())
+        .map_err(|e| UploadError::Malformed(e.to_string()))?;
+    let whole = limit.saturating_add(MULTIPART_OVERHEAD);
+    if length.is_some_and(|n| n > whole) {
+        return Err(UploadError::TooLarge { limit });
+    }
+    let constraints = multer::Constraints::new().size_limit(multer::SizeLimit::new().whole_stream(whole));
+    let mut parts = multer::Multipart::with_constraints(body.into_data_stream(), boundary, constraints);
+    loop {
+        let field = tokio::time::timeout(IDLE_TIMEOUT, parts.next_field())
+            .await
+            .map_err(|_| UploadError::Idle)?
+            .map_err(|e| multipart_error(e, limit))?
+            .ok_or(UploadError::NoFilePart)?;
+        if let Some(file_name) = field.file_name() {
+            let name = file_name.to_owned();
+            let content_type = field.content_type().map(ToString::to_string);
+            let body = field.map_err(move |e| multipart_error(e, limit)).boxed();
+            return Ok(Incoming { name, content_type, length: None, body });
+        }
+        // A field that is not a file: skip it (the whole body is bounded).
+        let mut field = field;
+        while tokio::time::timeout(IDLE_TIMEOUT, field.chunk())
+            .await
+            .map_err(|_| UploadError::Idle)?
+            .map_err(|e| multipart_error(e, limit))?
+            .is_some()
+        {}
+    }
+}
+
+fn multipart_error(err: multer::Error, limit: u64) -> UploadError {
+    match err {
+        multer::Error::StreamSizeExceeded { .. } | multer::Error::FieldSizeExceeded { .. } => {
+            UploadError::TooLarge { limit }
+        }
+        multer::Error::StreamReadFailed(_) => UploadError::Cut,
+        other => UploadError::Malformed(other.to_string()),
+    }
+}
+
+/// An object stored in full, durably, and not yet referenced by any row.
+#[derive(Debug)]
+pub struct Stored {
+    pub key: Key,
+    pub size: u64,
+    pub sha256: String,
+}
+
+/// Streams the file into a new object. On any failure the object is aborted, so
+/// storage holds nothing of it.
+pub async fn store(storage: &Storage, incoming: Incoming, limit: u64) -> Result<Stored, UploadError> {
+    let key = Storage::new_key();
+    let mut writer = storage.writer(&key).await?;
+    let Incoming { mut body, length, .. } = incoming;
+    let received = async {
+        let (mut hasher, mut size) = (Sha256::new(), 0u64);
+        loop {
+            let chunk = match tokio::time::timeout(IDLE_TIMEOUT, body.next()).await {
+                Err(_) => return Err(UploadError::Idle),
+                Ok(None) => break,
+                Ok(Some(chunk)) => chunk?,
+            };
+            size += chunk.len() as u64;
+            if size > limit {
+                return Err(UploadError::TooLarge { limit });
+            }
+            hasher.update(&chunk);
+            writer.wait_for_capacity(PARTS_IN_FLIGHT).await?;
+            writer.put(chunk);
+        }
+        if length.is_some_and(|expected| expected != size) {
+            return Err(UploadError::Cut);
+        }
+        Ok((size, hex::encode(hasher.finalize())))
+    }
+    .await;
+    let (size, sha256) = match received {
+        Ok(received) => received,
+        Err(err) => {
+            if let Err(abort) = writer.abort().await {
+                tracing::warn!(error = %abort, key = %key, "aborting an upload failed");
+            }
+            return Err(err);
+        }
+    };
+    if let Err(err) = writer.finish().await {
+        // Whatever part of it exists has no row: remove it now (else the sweep will).
+        let _ = storage.delete(&key).await;
+        return Err(err.into());
+    }
+    if let Err(err) = storage.sync(&key).await {
+        let _ = storage.delete(&key).await;
+        return Err(err.into());
+    }
+    Ok(Stored { key, size, sha256 })
+}
