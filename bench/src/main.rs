@@ -6,6 +6,7 @@
 //! Run: `cargo build --release && cargo run --release --manifest-path bench/Cargo.toml`
 
 mod data;
+mod files;
 
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -32,7 +33,8 @@ struct Args {
     #[arg(long, default_value_t = 18181)]
     port: u16,
     /// Scenarios to run: login, refresh, verify, me, token-me, runs-list, runs-create,
-    /// runs-weekly (the runs-* ones generate the run data first).
+    /// runs-weekly (the runs-* ones generate the run data first), files-large (upload
+    /// and download of one large file), files-small (many small uploads).
     #[arg(long, value_delimiter = ',', default_value = "verify,me,token-me,refresh,login")]
     scenarios: Vec<String>,
     /// Users generated for the runs scenarios.
@@ -56,6 +58,9 @@ struct Args {
     /// Seconds per scenario.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
+    /// Size of the files-large file, MiB.
+    #[arg(long, default_value_t = 1024)]
+    file_mib: u64,
     /// Keep the server's data here (default: a fresh temporary directory). Run data
     /// already in it is reused instead of generated again.
     #[arg(long)]
@@ -84,6 +89,8 @@ impl Server {
             .env("HALLPASS_LISTEN", format!("127.0.0.1:{}", args.port))
             .env("HALLPASS_AUTH_RATE_PER_MINUTE", "100000000")
             .env("HALLPASS_LOG", "warn")
+            .env("HALLPASS_MAX_UPLOAD_BYTES", (16u64 << 30).to_string())
+            .env("HALLPASS_USER_QUOTA_BYTES", (1u64 << 40).to_string())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()?;
@@ -92,10 +99,20 @@ impl Server {
 
     /// Peak resident set size so far (VmHWM), in MiB.
     fn peak_rss_mib(&self) -> f64 {
+        self.status_mib("VmHWM:")
+    }
+
+    /// Starts measuring the peak afresh (Linux: `clear_refs` 5); the RSS now, in MiB.
+    fn reset_peak_rss(&self) -> f64 {
+        let _ = std::fs::write(format!("/proc/{}/clear_refs", self.child.id()), "5");
+        self.status_mib("VmRSS:")
+    }
+
+    fn status_mib(&self, field: &str) -> f64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
         status
             .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .find_map(|l| l.strip_prefix(field))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
             .map_or(0.0, |kib| kib / 1024.0)
     }
@@ -175,6 +192,21 @@ impl Conn {
         };
         self.sender.ready().await?;
         let res = self.sender.send_request(req.body(Full::new(body))?).await?;
+        let status = res.status().as_u16();
+        Ok((status, res.into_body().collect().await?.to_bytes()))
+    }
+
+    /// A raw (non-JSON) body.
+    async fn send(&mut self, method: &str, path: &str, token: &str, body: Bytes) -> anyhow::Result<(u16, Bytes)> {
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", &self.host)
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "application/octet-stream")
+            .body(Full::new(body))?;
+        self.sender.ready().await?;
+        let res = self.sender.send_request(req).await?;
         let status = res.status().as_u16();
         Ok((status, res.into_body().collect().await?.to_bytes()))
     }
@@ -345,8 +377,15 @@ async fn main() -> anyhow::Result<()> {
             );
         }
     }
+    if args.scenarios.iter().any(|s| s.starts_with("files-")) {
+        files::create_operator(&args.server, &server.data_dir)?;
+    }
     for scenario in &args.scenarios {
-        run_scenario(&args, &server, scenario).await?;
+        match scenario.as_str() {
+            "files-large" => files::large(&server, args.port, args.file_mib).await?,
+            "files-small" => files::small(&server, args.port, 1000, 64 * 1024, 32).await?,
+            _ => run_scenario(&args, &server, scenario).await?,
+        }
     }
     Ok(())
 }

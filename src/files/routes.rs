@@ -265,9 +265,9 @@ pub(crate) async fn delete_file(
 #[derive(Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct NewLink {
-    /// Seconds the link works, 1 to 604800 (7 days); default 3600.
-    #[schema(minimum = 1, maximum = 604800)]
-    expires_in: Option<i64>,
+    /// Seconds the link works, a whole number from 1 to 604800 (7 days); default 3600.
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 604800)]
+    expires_in: Option<f64>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -291,10 +291,15 @@ pub(crate) async fn create_link(
     OptionalJson(body): OptionalJson<NewLink>,
 ) -> ApiResult<(StatusCode, Json<ShareLink>)> {
     principal.require(Permission::FilesRead)?;
-    let lifetime = body.expires_in.unwrap_or(DEFAULT_LIFETIME as i64);
-    if !(1..=MAX_LIFETIME as i64).contains(&lifetime) {
-        return Err(ApiError::invalid("expires_in", format!("must be between 1 and {MAX_LIFETIME} seconds")));
+    // A number, so that `60.0` is the 60 it means; fractions are refused.
+    let lifetime = body.expires_in.unwrap_or(DEFAULT_LIFETIME as f64);
+    if lifetime.fract() != 0.0 || !(1.0..=MAX_LIFETIME as f64).contains(&lifetime) {
+        return Err(ApiError::invalid(
+            "expires_in",
+            format!("must be a whole number of seconds from 1 to {MAX_LIFETIME}"),
+        ));
     }
+    let lifetime = lifetime as i64;
     let file = find(&state, &id).await?;
     if !may_manage(&principal, &file) {
         return Err(ApiError::Forbidden(

@@ -21,11 +21,19 @@ async fn share_links_work_until_they_should_not(backend: Backend, storage: Stora
     // Owner or files:admin only; the lifetime is bounded.
     let res = w.app.post_json(&links, &json!({}), Some(&w.cli.access)).await;
     assert_problem(res, StatusCode::FORBIDDEN, "forbidden").await;
-    for bad in [json!({"expires_in": 0}), json!({"expires_in": 604801}), json!({"expires_in": "soon"})] {
+    let bad_lifetimes = [
+        json!({"expires_in": 0}),
+        json!({"expires_in": 604801}),
+        json!({"expires_in": 1.5}),
+        json!({"expires_in": "soon"}),
+    ];
+    for bad in bad_lifetimes {
         let res = w.app.post_json(&links, &bad, Some(&w.ops.access)).await;
         let problem = assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
         assert_eq!(problem["errors"][0]["field"], "expires_in");
     }
+    let res = w.app.post_json(&links, &json!({"expires_in": 60.0}), Some(&w.ops.access)).await;
+    assert_eq!(res.status(), StatusCode::CREATED, "60.0 is a whole number");
     // A POST without a body takes the default hour.
     let res = w.app.client.post(w.app.url(&links)).bearer_auth(&w.ops.access).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::CREATED);
