@@ -160,6 +160,12 @@ impl Application {
 
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         tracing::info!(address = %self.listener.local_addr()?, backend = ?self.state.db.backend, "hallpass is listening");
+        if self.state.config.redis_url.is_some() && self.state.config.files.s3_bucket.is_none() {
+            tracing::warn!(
+                "files are kept on this node's disk: with several nodes, set HALLPASS_S3_BUCKET \
+                 so that every node serves every file"
+            );
+        }
         if !crate::accounts::store::any_admin(&self.state.db).await? {
             tracing::warn!(
                 "no administrator exists yet; create one with: \
@@ -188,7 +194,14 @@ async fn file_sweeper(state: AppState) {
     let mut every = tokio::time::interval(crate::files::sweep::EVERY);
     loop {
         every.tick().await;
-        match crate::files::sweep::sweep(&state.db, &state.files.storage, state.clock.now()).await {
+        match crate::files::sweep::sweep(
+            &state.db,
+            &state.files.storage,
+            state.clock.now(),
+            crate::files::sweep::GRACE,
+        )
+        .await
+        {
             Ok(0) => {}
             Ok(removed) => tracing::info!(removed, "removed stored bytes no file refers to"),
             Err(err) => tracing::warn!(error = format!("{err:#}"), "file sweep failed"),

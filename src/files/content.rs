@@ -6,12 +6,15 @@
 use std::ops::Range;
 use std::time::{Duration, UNIX_EPOCH};
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
 
 use super::name::{attachment, served_type};
 use super::store::File;
+use super::upload::IDLE_TIMEOUT;
 
 /// What a request for the bytes gets.
 #[derive(Debug, PartialEq, Eq)]
@@ -68,10 +71,41 @@ pub fn plan(file: &File, headers: &HeaderMap) -> Plan {
     };
     match parsed.validate(file.size) {
         Ok(ranges) if ranges.len() == 1 => Plan::Partial(*ranges[0].start()..ranges[0].end() + 1),
-        // Several ranges would need multipart/byteranges: the whole file is allowed.
-        Ok(_) => Plan::Full,
-        Err(_) => Plan::Unsatisfiable,
+        Err(http_range_header::RangeUnsatisfiableError::Unsatisfiable) => Plan::Unsatisfiable,
+        // Several (or overlapping) ranges would need multipart/byteranges: the whole
+        // file is what RFC 9110 allows instead.
+        _ => Plan::Full,
     }
+}
+
+/// A response body that streams `bytes`, ending the response when either side
+/// stalls for 30 s: storage that sends nothing, or a client that takes nothing (over
+/// HTTP/2 a client can hold a stream open without blocking the socket).
+pub fn stream(mut bytes: BoxStream<'static, object_store::Result<Bytes>>) -> Body {
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(1);
+    tokio::spawn(async move {
+        loop {
+            let chunk = match tokio::time::timeout(IDLE_TIMEOUT, bytes.next()).await {
+                Ok(Some(chunk)) => chunk.map_err(std::io::Error::other),
+                Ok(None) => return,
+                Err(_) => Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "storage stalled")),
+            };
+            let failed = chunk.is_err();
+            // A full channel for 30 s: the client stopped reading. Dropping the sender
+            // ends the body short, which aborts the response.
+            match tokio::time::timeout(IDLE_TIMEOUT, sender.send(chunk)).await {
+                Ok(Ok(())) if !failed => {}
+                _ => return,
+            }
+        }
+    });
+    Body::from_stream(tokio_stream_of(receiver))
+}
+
+fn tokio_stream_of<T: Send + 'static>(
+    mut receiver: tokio::sync::mpsc::Receiver<T>,
+) -> impl futures_util::Stream<Item = T> {
+    futures_util::stream::poll_fn(move |cx| receiver.poll_recv(cx))
 }
 
 /// The headers every answer about the bytes carries.
@@ -91,6 +125,7 @@ fn validators(file: &File, headers: &mut HeaderMap) {
 /// The response for `plan`; `body` streams the planned bytes (empty for HEAD).
 pub fn respond(file: &File, plan: &Plan, body: Body) -> Response {
     let (status, length) = match plan {
+        // A 304 may only state the length a 200 would have.
         Plan::NotModified => (StatusCode::NOT_MODIFIED, None),
         Plan::Unsatisfiable => (StatusCode::RANGE_NOT_SATISFIABLE, None),
         Plan::Full => (StatusCode::OK, Some(file.size)),
@@ -100,6 +135,9 @@ pub fn respond(file: &File, plan: &Plan, body: Body) -> Response {
     let mut response = (status, body).into_response();
     let headers = response.headers_mut();
     validators(file, headers);
+    if *plan == Plan::NotModified {
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(file.size));
+    }
     if let Some(length) = length {
         let content_type = HeaderValue::from_str(served_type(&file.content_type))
             .unwrap_or(HeaderValue::from_static("application/octet-stream"));

@@ -65,13 +65,19 @@ pub async fn receive(
         Ok(stored)
     }
     .await;
-    if recorded.is_err() {
-        // No row refers to the object: remove it now (the sweep would, later).
-        if let Err(err) = files.storage.delete(&file.object_key).await {
-            tracing::warn!(error = %err, "removing an unrecorded upload failed");
+    let Err(err) = recorded else { return recorded };
+    // The object goes only when no row is known to name it: a commit whose answer was
+    // lost may have landed. If the database cannot say, the sweep decides later.
+    match store::find(&state.db, &file.id).await {
+        Ok(Some(row)) => return Ok(row),
+        Ok(None) => {
+            if let Err(err) = files.storage.delete(&file.object_key).await {
+                tracing::warn!(error = %err, "removing an unrecorded upload failed");
+            }
         }
+        Err(_) => {}
     }
-    recorded
+    Err(err)
 }
 
 fn over_quota(used: u64, quota: u64) -> ApiError {
@@ -86,6 +92,7 @@ fn upload_error(err: UploadError, max: u64) -> ApiError {
         UploadError::TooLarge { .. } => {
             ApiError::too_large("payload_too_large", format!("a file may be at most {max} bytes"))
         }
+        UploadError::FormTooLarge => ApiError::too_large("payload_too_large", err.to_string()),
         UploadError::Malformed(detail) => ApiError::bad_request("malformed_multipart", detail),
         UploadError::NoFilePart => ApiError::invalid("file", "the form has no part with a filename"),
         UploadError::NoName => ApiError::invalid("name", "a raw upload needs the file's name in `?name=`"),

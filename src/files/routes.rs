@@ -57,16 +57,17 @@ impl From<File> for FileView {
     }
 }
 
-/// Whether the caller may delete or share `file`: its owner (who can still write
-/// files), or `files:admin`.
+/// Whether the caller may delete or share `file`: its owner, or `files:admin`.
 fn may_manage(principal: &Principal, file: &File) -> bool {
-    principal.can(Permission::FilesAdmin)
-        || (file.owner_id == principal.user_id && principal.can(Permission::FilesWrite))
+    file.owner_id == principal.user_id || principal.can(Permission::FilesAdmin)
 }
 
 async fn find(state: &AppState, id: &FileId) -> ApiResult<File> {
     store::find(&state.db, id).await?.ok_or(ApiError::NotFound)
 }
+
+/// How long a delete waits for its bytes to go before answering.
+const DELETE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -202,12 +203,12 @@ pub(crate) async fn download(
         Err(object_store::Error::NotFound { .. }) => return Err(ApiError::NotFound),
         other => other?,
     };
-    Ok(content::respond(&file, &plan, Body::from_stream(bytes)))
+    Ok(content::respond(&file, &plan, content::stream(bytes)))
 }
 
 /// The file a share link opens, if the link is genuine, unexpired, and its creator
-/// could still make it (an active account that owns the file and may write files,
-/// or holds `files:admin`).
+/// could still make it (an active account that owns the file or holds
+/// `files:admin`).
 async fn shared(state: &AppState, id: &FileId, token: &str) -> ApiResult<File> {
     let refused = || ApiError::Forbidden("this link is not valid (it may have expired)".into());
     let link = state.files.links.verify(id, token).ok_or_else(refused)?;
@@ -216,9 +217,8 @@ async fn shared(state: &AppState, id: &FileId, token: &str) -> ApiResult<File> {
     }
     let file = find(state, id).await?;
     let creator = crate::accounts::store::find(&state.db, &link.creator).await?.ok_or_else(refused)?;
-    let can = state.roles.permissions(&creator.roles);
-    let allowed = can.contains(Permission::FilesAdmin)
-        || (creator.id == file.owner_id && can.contains(Permission::FilesWrite));
+    let allowed = creator.id == file.owner_id
+        || state.roles.permissions(&creator.roles).contains(Permission::FilesAdmin);
     if creator.expired_at.is_some() || !allowed {
         return Err(refused());
     }
@@ -254,11 +254,16 @@ pub(crate) async fn delete_file(
         .record(&mut tx, now)
         .await?;
     tx.commit().await?;
-    // The row is gone, so nothing serves these bytes any more; if removing them
-    // fails now, the sweep removes them later.
-    if let Err(err) = state.files.storage.delete(&key).await {
-        tracing::warn!(error = %err, "removing a deleted file's bytes failed; the sweep will retry");
-    }
+    // The row is gone, so nothing serves these bytes any more. They are removed right
+    // after, outside the request's timeout; if that fails, the sweep removes them.
+    let removal = tokio::spawn(async move {
+        if let Err(err) = state.files.storage.delete(&key).await {
+            tracing::warn!(error = %err, "removing a deleted file's bytes failed; the sweep will retry");
+        }
+    });
+    // Usually quick: wait a moment, so that a client that deletes and then looks
+    // finds the bytes gone.
+    let _ = tokio::time::timeout(DELETE_WAIT, removal).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

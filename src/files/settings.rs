@@ -21,6 +21,11 @@ pub struct FileSettings {
     #[arg(long, env = "HALLPASS_S3_BUCKET", global = true)]
     pub s3_bucket: Option<String>,
 
+    /// Key prefix inside the bucket; deployments sharing a bucket need different ones
+    /// (each sweeps away objects under its prefix that it has no record of).
+    #[arg(long, env = "HALLPASS_S3_PREFIX", default_value = "", global = true)]
+    pub s3_prefix: String,
+
     /// S3 endpoint URL for S3-compatible services (MinIO, R2…); unset is AWS.
     #[arg(long, env = "HALLPASS_S3_ENDPOINT", global = true)]
     pub s3_endpoint: Option<String>,

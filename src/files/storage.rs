@@ -13,6 +13,7 @@ use object_store::aws::AmazonS3Builder;
 use object_store::chunked::ChunkedStore;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as Key;
+use object_store::prefix::PrefixStore;
 use object_store::{
     BackoffConfig, ClientOptions, GetOptions, GetRange, ObjectMeta, ObjectStore, ObjectStoreExt, RetryConfig,
     WriteMultipart,
@@ -31,9 +32,17 @@ const LOCAL_READ_CHUNK: usize = 256 << 10;
 /// Parts written at once while more of the body arrives.
 pub const PARTS_IN_FLIGHT: usize = 2;
 
+/// How long a readiness probe waits for the store.
+const PING_TIMEOUT: Duration = Duration::from_secs(2);
+/// The longest one S3 request of an upload (a part, the completion) may take.
+const S3_WRITE_TIMEOUT: Duration = Duration::from_secs(120);
+
 #[derive(Debug)]
 pub struct Storage {
     store: Arc<dyn ObjectStore>,
+    /// Reads may stream for as long as the client takes (S3: a client with no overall
+    /// timeout; stalls are caught per chunk by the caller).
+    reader: Arc<dyn ObjectStore>,
     /// Set when objects are files on this machine: they are fsynced, and uploads a
     /// crash interrupted are found there.
     local_root: Option<PathBuf>,
@@ -43,17 +52,21 @@ pub struct Storage {
 impl Storage {
     pub fn open(settings: &FileSettings, data_dir: &Path) -> anyhow::Result<Self> {
         match &settings.s3_bucket {
-            Some(bucket) => {
-                Ok(Self { store: Arc::new(s3(settings, bucket)?), local_root: None, part_size: S3_PART })
-            }
+            Some(bucket) => Ok(Self {
+                store: s3(settings, bucket, Some(S3_WRITE_TIMEOUT))?,
+                reader: s3(settings, bucket, None)?,
+                local_root: None,
+                part_size: S3_PART,
+            }),
             None => {
                 let root = data_dir.join("files");
                 std::fs::create_dir_all(&root)
                     .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", root.display()))?;
                 let root = root.canonicalize()?;
                 let local = LocalFileSystem::new_with_prefix(&root)?;
-                let store = ChunkedStore::new(Arc::new(local), LOCAL_READ_CHUNK);
-                Ok(Self { store: Arc::new(store), local_root: Some(root), part_size: LOCAL_PART })
+                let store: Arc<dyn ObjectStore> =
+                    Arc::new(ChunkedStore::new(Arc::new(local), LOCAL_READ_CHUNK));
+                Ok(Self { reader: store.clone(), store, local_root: Some(root), part_size: LOCAL_PART })
             }
         }
     }
@@ -95,7 +108,7 @@ impl Storage {
         range: Option<Range<u64>>,
     ) -> object_store::Result<BoxStream<'static, object_store::Result<Bytes>>> {
         let options = GetOptions { range: range.map(GetRange::Bounded), ..GetOptions::default() };
-        Ok(self.store.get_opts(key, options).await?.into_stream())
+        Ok(self.reader.get_opts(key, options).await?.into_stream())
     }
 
     /// Removes `key`; one already gone is fine.
@@ -111,13 +124,34 @@ impl Storage {
         self.store.list(Some(&Key::from(OBJECTS)))
     }
 
+    /// Whether the store answers (readiness), within 2 s: a HEAD of a key that never
+    /// exists.
+    pub async fn ping(&self) -> object_store::Result<()> {
+        let probe = Key::from("readyz-probe");
+        match tokio::time::timeout(PING_TIMEOUT, self.store.head(&probe)).await {
+            Ok(Ok(_) | Err(object_store::Error::NotFound { .. })) => Ok(()),
+            Ok(Err(err)) => Err(err),
+            Err(elapsed) => Err(object_store::Error::Generic { store: "S3", source: Box::new(elapsed) }),
+        }
+    }
+
     /// The directory of a local store.
     pub fn local_root(&self) -> Option<&Path> {
         self.local_root.as_deref()
     }
 }
 
-fn s3(settings: &FileSettings, bucket: &str) -> anyhow::Result<object_store::aws::AmazonS3> {
+/// An S3 client; `timeout` bounds each request from start to the end of its body.
+fn s3(
+    settings: &FileSettings,
+    bucket: &str,
+    timeout: Option<Duration>,
+) -> anyhow::Result<Arc<dyn ObjectStore>> {
+    let client = ClientOptions::new().with_connect_timeout(Duration::from_secs(5));
+    let client = match timeout {
+        Some(timeout) => client.with_timeout(timeout),
+        None => client.with_timeout_disabled(),
+    };
     // The environment's AWS_* settings (credentials of an instance role…) apply
     // unless ours say otherwise.
     let mut builder = AmazonS3Builder::from_env()
@@ -129,13 +163,11 @@ fn s3(settings: &FileSettings, bucket: &str) -> anyhow::Result<object_store::aws
             max_retries: 3,
             retry_timeout: Duration::from_secs(30),
         })
-        .with_client_options(
-            ClientOptions::new()
-                .with_connect_timeout(Duration::from_secs(5))
-                .with_timeout(Duration::from_secs(120)),
-        );
+        .with_client_options(client);
     if let Some(endpoint) = &settings.s3_endpoint {
-        builder = builder.with_endpoint(endpoint).with_allow_http(endpoint.starts_with("http://"));
+        // Virtual-hosted style wants the bucket in the endpoint's host.
+        let endpoint = if settings.s3_path_style { endpoint.clone() } else { bucket_host(endpoint, bucket) };
+        builder = builder.with_allow_http(endpoint.starts_with("http://")).with_endpoint(endpoint);
     }
     if let Some(id) = &settings.s3_access_key_id {
         builder = builder.with_access_key_id(id);
@@ -143,5 +175,27 @@ fn s3(settings: &FileSettings, bucket: &str) -> anyhow::Result<object_store::aws
     if let Some(secret) = &settings.s3_secret_access_key {
         builder = builder.with_secret_access_key(secret.expose());
     }
-    Ok(builder.build()?)
+    let store = builder.build()?;
+    let prefix = settings.s3_prefix.trim_matches('/');
+    Ok(if prefix.is_empty() { Arc::new(store) } else { Arc::new(PrefixStore::new(store, prefix)) })
+}
+
+/// `https://s3.example.com` → `https://bucket.s3.example.com` (unchanged when the
+/// host already starts with the bucket).
+fn bucket_host(endpoint: &str, bucket: &str) -> String {
+    match endpoint.split_once("://") {
+        Some((scheme, rest)) if !rest.starts_with(&format!("{bucket}.")) => {
+            format!("{scheme}://{bucket}.{rest}")
+        }
+        _ => endpoint.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn virtual_hosted_endpoints_name_the_bucket() {
+        assert_eq!(super::bucket_host("https://s3.example.com", "b"), "https://b.s3.example.com");
+        assert_eq!(super::bucket_host("https://b.s3.example.com", "b"), "https://b.s3.example.com");
+    }
 }

@@ -3,6 +3,8 @@
 //! Nothing is kept in memory beyond the parts in flight, and any failure — a limit,
 //! a cut connection, an idle client, storage trouble — aborts the object.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -19,7 +21,8 @@ use super::storage::{PARTS_IN_FLIGHT, Storage};
 /// An upload that sends nothing for this long is abandoned.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// What a multipart body may carry besides the file: boundaries, part headers, and
-/// small fields before the file part.
+/// small fields before the file part. Until the file part begins, this is all the
+/// body may hold (the parser keeps what comes before a part's data in memory).
 const MULTIPART_OVERHEAD: u64 = 64 * 1024;
 
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +30,8 @@ pub enum UploadError {
     /// More than `limit` bytes (the file limit, or what the quota leaves).
     #[error("the file is larger than {limit} bytes")]
     TooLarge { limit: u64 },
+    #[error("the form carries more than {} KiB before its file", MULTIPART_OVERHEAD / 1024)]
+    FormTooLarge,
     #[error("malformed multipart body: {0}")]
     Malformed(String),
     #[error("the multipart body has no part with a filename")]
@@ -78,42 +83,91 @@ pub async fn open(
     }
     let boundary = multer::parse_boundary(content_type.unwrap_or_default())
         .map_err(|e| UploadError::Malformed(e.to_string()))?;
-    let whole = limit.saturating_add(MULTIPART_OVERHEAD);
-    if length.is_some_and(|n| n > whole) {
+    if length.is_some_and(|n| n > limit.saturating_add(MULTIPART_OVERHEAD)) {
         return Err(UploadError::TooLarge { limit });
     }
-    let constraints = multer::Constraints::new().size_limit(multer::SizeLimit::new().whole_stream(whole));
-    let mut parts = multer::Multipart::with_constraints(body.into_data_stream(), boundary, constraints);
+    let budget = Budget::new(MULTIPART_OVERHEAD);
+    let metered = budget.meter(body.into_data_stream());
+    let mut parts = multer::Multipart::new(metered, boundary);
+    let failed = |err: multer::Error| budget.explain(err, limit);
     loop {
         let field = tokio::time::timeout(IDLE_TIMEOUT, parts.next_field())
             .await
             .map_err(|_| UploadError::Idle)?
-            .map_err(|e| multipart_error(e, limit))?
+            .map_err(failed)?
             .ok_or(UploadError::NoFilePart)?;
         if let Some(file_name) = field.file_name() {
             let name = file_name.to_owned();
             let content_type = field.content_type().map(ToString::to_string);
-            let body = field.map_err(move |e| multipart_error(e, limit)).boxed();
+            // From here the file's own limit applies (checked as it is stored).
+            budget.extend(limit.saturating_add(MULTIPART_OVERHEAD));
+            let budget = budget.clone();
+            let body = field.map_err(move |e| budget.explain(e, limit)).boxed();
             return Ok(Incoming { name, content_type, length: None, body });
         }
-        // A field that is not a file: skip it (the whole body is bounded).
+        // A field that is not a file: skip it (it counts against the budget).
         let mut field = field;
         while tokio::time::timeout(IDLE_TIMEOUT, field.chunk())
             .await
             .map_err(|_| UploadError::Idle)?
-            .map_err(|e| multipart_error(e, limit))?
+            .map_err(failed)?
             .is_some()
         {}
     }
 }
 
-fn multipart_error(err: multer::Error, limit: u64) -> UploadError {
-    match err {
-        multer::Error::StreamSizeExceeded { .. } | multer::Error::FieldSizeExceeded { .. } => {
-            UploadError::TooLarge { limit }
+/// Bytes a multipart body may still deliver, shared by the metered body and the code
+/// that reads its parts.
+#[derive(Clone)]
+struct Budget {
+    allowed: Arc<AtomicU64>,
+    read: Arc<AtomicU64>,
+}
+
+/// Why a metered body stopped.
+#[derive(Debug, thiserror::Error)]
+enum BodyError {
+    #[error("the body is larger than allowed")]
+    OverBudget,
+    #[error("the connection broke")]
+    Broken,
+}
+
+impl Budget {
+    fn new(allowed: u64) -> Self {
+        Self { allowed: Arc::new(AtomicU64::new(allowed)), read: Arc::new(AtomicU64::new(0)) }
+    }
+
+    fn extend(&self, more: u64) {
+        let read = self.read.load(Ordering::Relaxed);
+        self.allowed.store(read.saturating_add(more), Ordering::Relaxed);
+    }
+
+    fn meter<S>(&self, body: S) -> impl futures_util::Stream<Item = Result<Bytes, BodyError>> + use<S>
+    where
+        S: futures_util::Stream<Item = Result<Bytes, axum::Error>>,
+    {
+        let budget = self.clone();
+        body.map(move |chunk| {
+            let chunk = chunk.map_err(|_| BodyError::Broken)?;
+            let read = budget.read.fetch_add(chunk.len() as u64, Ordering::Relaxed) + chunk.len() as u64;
+            if read > budget.allowed.load(Ordering::Relaxed) { Err(BodyError::OverBudget) } else { Ok(chunk) }
+        })
+    }
+
+    /// What a parser error means: the budget ran out (before the file: a form too
+    /// large; in it: a file too large), the connection broke, or the body is malformed.
+    fn explain(&self, err: multer::Error, limit: u64) -> UploadError {
+        match err {
+            multer::Error::StreamReadFailed(cause) => match cause.downcast_ref::<BodyError>() {
+                Some(BodyError::OverBudget) if self.allowed.load(Ordering::Relaxed) <= MULTIPART_OVERHEAD => {
+                    UploadError::FormTooLarge
+                }
+                Some(BodyError::OverBudget) => UploadError::TooLarge { limit },
+                _ => UploadError::Cut,
+            },
+            other => UploadError::Malformed(other.to_string()),
         }
-        multer::Error::StreamReadFailed(_) => UploadError::Cut,
-        other => UploadError::Malformed(other.to_string()),
     }
 }
 
@@ -162,6 +216,14 @@ pub async fn store(storage: &Storage, incoming: Incoming, limit: u64) -> Result<
             return Err(err);
         }
     };
+    // Parts still in flight must land before completing; if one fails, the upload is
+    // aborted (S3 keeps the parts of an upload neither completed nor aborted).
+    if let Err(err) = writer.wait_for_capacity(0).await {
+        if let Err(abort) = writer.abort().await {
+            tracing::warn!(error = %abort, key = %key, "aborting an upload failed");
+        }
+        return Err(err.into());
+    }
     if let Err(err) = writer.finish().await {
         // Whatever part of it exists has no row: remove it now (else the sweep will).
         let _ = storage.delete(&key).await;

@@ -23,12 +23,13 @@ pub(crate) async fn healthz() -> Json<Status> {
     Json(Status { status: "ok" })
 }
 
-/// Readiness: the database (and Redis, if configured) answer.
+/// Readiness: the database, file storage (and Redis, if configured) answer.
 #[utoipa::path(get, path = "/readyz", tag = "ops",
     responses((status = 200, body = Status), (status = 503, body = Problem)))]
 pub(crate) async fn readyz(State(state): State<AppState>) -> ApiResult<Json<Status>> {
     state.db.ping().await?;
     state.cluster.ping().await?;
+    state.files.storage.ping().await?;
     Ok(Json(Status { status: "ready" }))
 }
 

@@ -143,6 +143,25 @@ async fn bad_uploads_are_refused_plainly(backend: Backend, storage: Storage) {
     let res = send("multipart/form-data; boundary=xyz", no_file).await.unwrap();
     let problem = assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
     assert_eq!(problem["errors"][0]["field"], "file");
+    // The parser holds what comes before the file in memory: that is bounded.
+    let padding =
+        format!("--xyz\r\ncontent-disposition: form-data; name=\"pad\"\r\n\r\n{}\r\n", "p".repeat(100_000));
+    let form = format!(
+        "{padding}--xyz\r\ncontent-disposition: form-data; name=\"f\"; filename=\"a\"\r\n\r\nA\r\n--xyz--\r\n"
+    );
+    let req = w
+        .app
+        .client
+        .post(&url)
+        .bearer_auth(&w.ops.access)
+        .header("content-type", "multipart/form-data; boundary=xyz");
+    let problem = assert_problem(
+        req.body(form).send().await.unwrap(),
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+    )
+    .await;
+    assert!(problem["detail"].as_str().unwrap().contains("before its file"), "{problem}");
     let res = send("text/plain", "no name").await.unwrap();
     let problem = assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
     assert_eq!(problem["errors"][0]["field"], "name");
@@ -178,14 +197,34 @@ async fn the_sweep_removes_only_orphans(backend: Backend, storage: Storage) {
     assert!(before >= 2);
     // Young leftovers may be uploads in progress: left alone.
     let removed =
-        hallpass::files::sweep::sweep(&w.app.state.db, &files.storage, w.app.clock_now()).await.unwrap();
+        hallpass::files::sweep::sweep(&w.app.state.db, &files.storage, w.app.clock_now(), Duration::ZERO)
+            .await
+            .unwrap();
     assert_eq!((removed, w.leftovers().len()), (0, before));
     w.app.clock.advance(2 * 3600);
     let removed =
-        hallpass::files::sweep::sweep(&w.app.state.db, &files.storage, w.app.clock_now()).await.unwrap();
+        hallpass::files::sweep::sweep(&w.app.state.db, &files.storage, w.app.clock_now(), Duration::ZERO)
+            .await
+            .unwrap();
     assert_eq!(removed as usize, before - 1);
     assert_eq!(w.leftovers().len(), 1);
     let cli = w.app.login_ok("cli").await;
     let res = w.content(kept["id"].as_str().unwrap(), &cli.access, &[]).await;
     assert_eq!(sha256(&res.bytes().await.unwrap()), sha256(&pattern(5000)));
+}
+
+crate::on_both_backends!(an_unreachable_bucket_is_a_503_and_records_nothing);
+
+async fn an_unreachable_bucket_is_a_503_and_records_nothing(backend: Backend) {
+    let mut w = FileWorld::new(backend, Storage::S3).await;
+    let kept = w.uploaded(&w.ops.access, "kept.bin", pattern(100)).await;
+    assert_eq!(w.app.get("/readyz", None).await.status(), StatusCode::OK);
+    drop(w.s3.take());
+    let res = w.app.get("/readyz", None).await;
+    assert_problem(res, StatusCode::SERVICE_UNAVAILABLE, "service_unavailable").await;
+    let res = w.upload_raw(&w.ops.access, "lost.bin", "application/octet-stream", pattern(100)).await;
+    assert_problem(res, StatusCode::SERVICE_UNAVAILABLE, "service_unavailable").await;
+    let res = w.content(kept["id"].as_str().unwrap(), &w.cli.access, &[]).await;
+    assert_problem(res, StatusCode::SERVICE_UNAVAILABLE, "service_unavailable").await;
+    assert_eq!(w.counts(&w.ops.access).await, (1, 100, 1), "the failed upload left no row");
 }

@@ -153,6 +153,8 @@ async fn round_trip_ranges_and_validators(backend: Backend, storage: Storage) {
     assert_eq!(res.status(), StatusCode::PARTIAL_CONTENT);
     assert_eq!(header(&res, "content-range"), format!("bytes 100-199/{}", bytes.len()));
     assert_eq!(res.bytes().await.unwrap(), bytes[100..200]);
+    let res = w.content(id, &w.cli.access, &[("range", "bytes=0-10,5-15")]).await;
+    assert_eq!(res.status(), StatusCode::OK, "overlapping ranges: the whole file");
     let res = w.content(id, &w.cli.access, &[("range", "bytes=-10")]).await;
     assert_eq!(res.bytes().await.unwrap(), bytes[bytes.len() - 10..]);
     let past = format!("bytes={}-", bytes.len());
@@ -163,6 +165,7 @@ async fn round_trip_ranges_and_validators(backend: Backend, storage: Storage) {
     // Validators: a cached copy is not sent again; a stale If-Range gets it all.
     let res = w.content(id, &w.cli.access, &[("if-none-match", etag.as_str())]).await;
     assert_eq!(res.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(header(&res, "etag"), etag);
     assert!(res.bytes().await.unwrap().is_empty());
     let res = w.content(id, &w.cli.access, &[("range", "bytes=0-9"), ("if-range", "\"stale\"")]).await;
     assert_eq!(res.status(), StatusCode::OK);
@@ -256,6 +259,13 @@ async fn only_owners_and_admins_delete(backend: Backend, storage: Storage) {
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
     assert!(w.leftovers().is_empty(), "bytes removed: {:?}", w.leftovers());
     assert_eq!(w.counts(&w.ops.access).await, (0, 0, 0));
+    // An owner who is no longer an operator still deletes their own.
+    let file = w.uploaded(&w.ops2.access, "mine.bin", pattern(10)).await;
+    w.app.grant_roles(w.ops2.user_id.as_deref().unwrap(), &["user"]).await;
+    let path = format!("/api/v1/files/{}", file["id"].as_str().unwrap());
+    let res = w.app.delete(&path, &w.ops2.access).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT, "{}", res.text().await.unwrap());
+    w.app.grant_roles(w.ops2.user_id.as_deref().unwrap(), &["operator"]).await;
     // An admin deletes anyone's; a second delete finds nothing.
     let file = w.uploaded(&w.ops2.access, "b.bin", pattern(10)).await;
     let path = format!("/api/v1/files/{}", file["id"].as_str().unwrap());
@@ -271,5 +281,8 @@ async fn only_owners_and_admins_delete(backend: Backend, storage: Storage) {
         .unwrap();
     let actions: Vec<&str> =
         audit["items"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
-    assert_eq!(actions, ["file.deleted", "file.uploaded", "file.deleted", "file.uploaded"]);
+    assert_eq!(
+        actions,
+        ["file.deleted", "file.uploaded", "file.deleted", "file.uploaded", "file.deleted", "file.uploaded"]
+    );
 }

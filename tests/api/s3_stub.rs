@@ -28,14 +28,18 @@ impl S3Stub {
         let service = builder.build();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        // Connections live in a set owned by the accept loop: stopping the stub
+        // closes them too, as a stopped server would.
         let task = tokio::spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
             while let Ok((stream, _)) = listener.accept().await {
                 let service = service.clone();
-                tokio::spawn(async move {
+                connections.spawn(async move {
                     let _ = auto::Builder::new(TokioExecutor::new())
                         .serve_connection(TokioIo::new(stream), service)
                         .await;
                 });
+                while connections.try_join_next().is_some() {}
             }
         });
         Self { root, endpoint, task }
