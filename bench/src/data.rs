@@ -13,7 +13,8 @@ use time::{Date, Duration, macros::date};
 pub async fn has_runs(db_path: &std::path::Path) -> anyhow::Result<bool> {
     let options = SqliteConnectOptions::new().filename(db_path);
     let mut conn = sqlx::SqliteConnection::connect_with(&options).await?;
-    let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM runs LIMIT 1").fetch_optional(&mut conn).await?;
+    let found: Option<i64> =
+        sqlx::query_scalar("SELECT 1 FROM runs LIMIT 1").fetch_optional(&mut conn).await?;
     Ok(found.is_some())
 }
 

@@ -49,6 +49,13 @@ async fn access_token(port: u16) -> anyhow::Result<String> {
     Ok(session(port, OPERATOR).await?["access_token"].as_str().unwrap_or_default().to_owned())
 }
 
+/// Empties the page cache (root only), so that a read measures the disk; whether it
+/// could.
+fn drop_caches() -> bool {
+    Command::new("sync").status().is_ok_and(|s| s.success())
+        && std::fs::write("/proc/sys/vm/drop_caches", "3").is_ok()
+}
+
 /// A plain `dd` write (with a final fsync, as an upload has) and read of `bytes` in
 /// the server's data directory: the disk's own speed.
 fn dd(data_dir: &std::path::Path, bytes: u64) -> anyhow::Result<(f64, f64)> {
@@ -61,7 +68,9 @@ fn dd(data_dir: &std::path::Path, bytes: u64) -> anyhow::Result<(f64, f64)> {
         Ok(mb_per_s(bytes, started.elapsed().as_secs_f64()))
     };
     let of = format!("of={}", path.display());
-    let write = timed(&["if=/dev/zero".into(), of, "bs=1M".into(), format!("count={count}"), "conv=fsync".into()])?;
+    let write =
+        timed(&["if=/dev/zero".into(), of, "bs=1M".into(), format!("count={count}"), "conv=fsync".into()])?;
+    drop_caches();
     let read = timed(&[format!("if={}", path.display()), "of=/dev/null".into(), "bs=1M".into()])?;
     std::fs::remove_file(&path)?;
     Ok((write, read))
@@ -126,21 +135,35 @@ pub async fn large(server: &Server, port: u16, mib: u64) -> anyhow::Result<()> {
         100.0 * speed / dd_write,
         server.peak_rss_mib() - base
     );
-    let base = server.reset_peak_rss();
-    let started = Instant::now();
-    let received = download(port, &token, &id).await?;
-    anyhow::ensure!(received == bytes, "downloaded {received} of {bytes} bytes");
-    let speed = mb_per_s(bytes, started.elapsed().as_secs_f64());
-    println!(
-        "download {mib} MiB: {speed:>7.0} MB/s  ({:.0}% of dd read {dd_read:.0} MB/s)  RSS growth {:.1} MiB",
-        100.0 * speed / dd_read,
-        server.peak_rss_mib() - base
-    );
+    // Read from the disk (as dd did), then again from the page cache.
+    let cold = drop_caches();
+    for pass in [if cold { "disk" } else { "cache" }, "cache"] {
+        let base = server.reset_peak_rss();
+        let started = Instant::now();
+        let received = download(port, &token, &id).await?;
+        anyhow::ensure!(received == bytes, "downloaded {received} of {bytes} bytes");
+        let speed = mb_per_s(bytes, started.elapsed().as_secs_f64());
+        let baseline = if pass == "disk" {
+            format!("{:.0}% of dd read {dd_read:.0} MB/s", 100.0 * speed / dd_read)
+        } else {
+            "page cache".to_owned()
+        };
+        println!(
+            "download {mib} MiB ({pass}): {speed:>7.0} MB/s  ({baseline})  RSS growth {:.1} MiB",
+            server.peak_rss_mib() - base
+        );
+    }
     Ok(())
 }
 
 /// `count` uploads of `size` bytes across `connections` keep-alive connections.
-pub async fn small(server: &Server, port: u16, count: usize, size: usize, connections: usize) -> anyhow::Result<()> {
+pub async fn small(
+    server: &Server,
+    port: u16,
+    count: usize,
+    size: usize,
+    connections: usize,
+) -> anyhow::Result<()> {
     let token = Arc::new(access_token(port).await?);
     let body = pattern(size);
     let next = Arc::new(AtomicUsize::new(0));
@@ -153,7 +176,8 @@ pub async fn small(server: &Server, port: u16, count: usize, size: usize, connec
                 let mut conn = Conn::open(port).await?;
                 let mut errors = 0u64;
                 while next.fetch_add(1, Ordering::Relaxed) < count {
-                    let (status, _) = conn.send("POST", "/api/v1/files?name=small.bin", &token, body.clone()).await?;
+                    let (status, _) =
+                        conn.send("POST", "/api/v1/files?name=small.bin", &token, body.clone()).await?;
                     errors += u64::from(status != 201);
                 }
                 anyhow::Ok(errors)

@@ -197,7 +197,13 @@ impl Conn {
     }
 
     /// A raw (non-JSON) body.
-    async fn send(&mut self, method: &str, path: &str, token: &str, body: Bytes) -> anyhow::Result<(u16, Bytes)> {
+    async fn send(
+        &mut self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Bytes,
+    ) -> anyhow::Result<(u16, Bytes)> {
         let req = Request::builder()
             .method(method)
             .uri(path)

@@ -6,6 +6,7 @@
 //! no row refers to.
 
 pub mod content;
+mod digest;
 pub mod links;
 pub mod name;
 pub mod receive;

@@ -28,7 +28,7 @@ const S3_PART: usize = 5 << 20;
 /// Local writes go out a mebibyte at a time.
 const LOCAL_PART: usize = 1 << 20;
 /// Local reads come back in chunks this large (a thread hop each).
-const LOCAL_READ_CHUNK: usize = 256 << 10;
+const LOCAL_READ_CHUNK: usize = 1 << 20;
 /// Parts written at once while more of the body arrives.
 pub const PARTS_IN_FLIGHT: usize = 2;
 
@@ -91,7 +91,7 @@ impl Storage {
         };
         let path = root.join(key.as_ref());
         tokio::task::spawn_blocking(move || {
-            std::fs::File::open(&path)?.sync_all()?;
+            std::fs::File::open(&path)?.sync_data()?;
             match path.parent() {
                 Some(dir) => std::fs::File::open(dir)?.sync_all(),
                 None => Ok(()),

@@ -14,8 +14,8 @@ use bytes::Bytes;
 use futures_util::stream::BoxStream;
 use futures_util::{StreamExt, TryStreamExt};
 use object_store::path::Path as Key;
-use sha2::{Digest, Sha256};
 
+use super::digest::Hasher;
 use super::storage::{PARTS_IN_FLIGHT, Storage};
 
 /// An upload that sends nothing for this long is abandoned.
@@ -186,7 +186,7 @@ pub async fn store(storage: &Storage, incoming: Incoming, limit: u64) -> Result<
     let mut writer = storage.writer(&key).await?;
     let Incoming { mut body, length, .. } = incoming;
     let received = async {
-        let (mut hasher, mut size) = (Sha256::new(), 0u64);
+        let (mut hasher, mut size) = (Hasher::default(), 0u64);
         loop {
             let chunk = match tokio::time::timeout(IDLE_TIMEOUT, body.next()).await {
                 Err(_) => return Err(UploadError::Idle),
@@ -197,14 +197,14 @@ pub async fn store(storage: &Storage, incoming: Incoming, limit: u64) -> Result<
             if size > limit {
                 return Err(UploadError::TooLarge { limit });
             }
-            hasher.update(&chunk);
+            hasher.update(chunk.clone()).await;
             writer.wait_for_capacity(PARTS_IN_FLIGHT).await?;
             writer.put(chunk);
         }
         if length.is_some_and(|expected| expected != size) {
             return Err(UploadError::Cut);
         }
-        Ok((size, hex::encode(hasher.finalize())))
+        Ok((size, hasher.finish().await?))
     }
     .await;
     let (size, sha256) = match received {
