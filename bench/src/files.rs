@@ -131,9 +131,10 @@ pub async fn large(server: &Server, port: u16, mib: u64) -> anyhow::Result<()> {
     let id = upload(port, &token, bytes).await?;
     let speed = mb_per_s(bytes, started.elapsed().as_secs_f64());
     println!(
-        "upload   {mib} MiB: {speed:>7.0} MB/s  ({:.0}% of dd conv=fsync {dd_write:.0} MB/s)  RSS growth {:.1} MiB",
+        "upload   {mib} MiB: {speed:>7.0} MB/s  ({:.0}% of dd conv=fsync {dd_write:.0} MB/s)  RSS growth {:.1} MiB (peak {:.0} MiB)",
         100.0 * speed / dd_write,
-        server.peak_rss_mib() - base
+        server.peak_rss_mib() - base,
+        server.peak_rss_mib()
     );
     // Read from the disk (as dd did), then again from the page cache.
     let cold = drop_caches();
@@ -149,8 +150,9 @@ pub async fn large(server: &Server, port: u16, mib: u64) -> anyhow::Result<()> {
             "page cache".to_owned()
         };
         println!(
-            "download {mib} MiB ({pass}): {speed:>7.0} MB/s  ({baseline})  RSS growth {:.1} MiB",
-            server.peak_rss_mib() - base
+            "download {mib} MiB ({pass}): {speed:>7.0} MB/s  ({baseline})  RSS growth {:.1} MiB (peak {:.0} MiB)",
+            server.peak_rss_mib() - base,
+            server.peak_rss_mib()
         );
     }
     Ok(())
@@ -190,11 +192,12 @@ pub async fn small(
     }
     let elapsed = started.elapsed().as_secs_f64();
     println!(
-        "small    {count} × {} KiB over {connections} connections: {:.0} uploads/s  ({:.0} MB/s)  errors {errors}  RSS growth {:.1} MiB",
+        "small    {count} × {} KiB over {connections} connections: {:.0} uploads/s  ({:.0} MB/s)  errors {errors}  RSS growth {:.1} MiB (peak {:.0} MiB)",
         size / 1024,
         count as f64 / elapsed,
         mb_per_s((count * size) as u64, elapsed),
-        server.peak_rss_mib() - base
+        server.peak_rss_mib() - base,
+        server.peak_rss_mib()
     );
     Ok(())
 }
