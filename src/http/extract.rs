@@ -196,7 +196,9 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJ
         let kind = body_kind(req.headers());
         let body = read_body(req, state).await?;
         match kind {
-            _ if body.iter().all(u8::is_ascii_whitespace) => Ok(Self(T::default())),
+            // No body at all; a body that says it is JSON must be JSON.
+            _ if body.is_empty() => Ok(Self(T::default())),
+            None if body.iter().all(u8::is_ascii_whitespace) => Ok(Self(T::default())),
             // `null` is no body too, as the API description allows.
             Some(BodyKind::Json) => Ok(Self(parse_json::<Option<T>>(&body)?.unwrap_or_default())),
             _ => Err(wrong_type("application/json")),

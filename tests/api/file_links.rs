@@ -34,6 +34,17 @@ async fn share_links_work_until_they_should_not(backend: Backend, storage: Stora
     }
     let res = w.app.post_json(&links, &json!({"expires_in": 60.0}), Some(&w.ops.access)).await;
     assert_eq!(res.status(), StatusCode::CREATED, "60.0 is a whole number");
+    let res = w
+        .app
+        .client
+        .post(w.app.url(&links))
+        .bearer_auth(&w.ops.access)
+        .header("content-type", "application/json")
+        .body("\r")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, StatusCode::BAD_REQUEST, "malformed_json").await;
     // A POST without a body takes the default hour.
     let res = w.app.client.post(w.app.url(&links)).bearer_auth(&w.ops.access).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::CREATED);
