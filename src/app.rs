@@ -41,6 +41,8 @@ pub struct App {
     pub metrics: Metrics,
     pub weather: OpenMeteo,
     pub files: FileService,
+    /// The key of the web pages' CSRF tokens.
+    pub csrf: crate::pages::csrf::CsrfKey,
     /// Background work that lives as long as the server.
     tasks: Vec<JoinHandle<()>>,
 }
@@ -88,6 +90,7 @@ impl AppState {
             Duration::from_millis(config.weather_timeout_ms),
         )?;
         let files = FileService::open(&config.files, &config.data_dir, &db, clock.now()).await?;
+        let csrf = crate::pages::csrf::CsrfKey::load(&db, clock.now()).await?;
         let mut tasks = Vec::new();
         let listener_gate = gate.clone();
         tasks.extend(cluster.spawn_listener(Arc::new(move |event| listener_gate.apply(&event))));
@@ -116,6 +119,7 @@ impl AppState {
             metrics: Metrics::default(),
             weather,
             files,
+            csrf,
             tasks,
         })))
     }

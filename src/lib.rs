@@ -17,6 +17,7 @@ pub mod domain;
 pub mod files;
 pub mod http;
 pub mod metrics;
+pub mod pages;
 pub mod runs;
 pub mod store;
 pub mod tokens;

@@ -70,7 +70,7 @@ impl Principal {
         matches!(self.credential, Credential::ApiToken { .. })
     }
 
-    fn from_grant(grant: &Grant, credential: Credential, token_expiry: Option<Timestamp>) -> Self {
+    pub(crate) fn from_grant(grant: &Grant, credential: Credential, token_expiry: Option<Timestamp>) -> Self {
         let expires_at = match (grant.expires_at, token_expiry) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),

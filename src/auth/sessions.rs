@@ -58,6 +58,9 @@ crate::statements! {
     REVOKE = "UPDATE sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL";
     REVOKE_OWN = "UPDATE sessions SET revoked_at = $3
          WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL AND expires_at > $3 AND last_used_at > $4";
+    SET_WEB_SECRET = "UPDATE sessions SET web_secret_hash = $2 WHERE id = $1";
+    FIND_WEB_SESSION = "SELECT id FROM sessions WHERE web_secret_hash = $1";
+    TOUCH = "UPDATE sessions SET last_used_at = $2 WHERE id = $1 AND last_used_at < $3 AND revoked_at IS NULL";
     REVOKE_ALL_OF = "UPDATE sessions SET revoked_at = $3
          WHERE user_id = $1 AND revoked_at IS NULL AND (CAST($2 AS TEXT) IS NULL OR id <> $2) RETURNING id";
 }
@@ -238,6 +241,28 @@ async fn rotate(
 }
 
 /// Revokes one session; false if it was not open.
+/// Gives `session_id` a web cookie secret; the secret (shown once, to the browser).
+pub async fn attach_web_secret(tx: &mut Tx, session_id: &str) -> Result<String, StoreError> {
+    let secret = super::opaque::WEB_SESSION.generate();
+    tx.execute(SET_WEB_SECRET, params![session_id, super::opaque::WEB_SESSION.lookup_hash(&secret)]).await?;
+    Ok(secret)
+}
+
+/// The session a web cookie secret belongs to.
+pub async fn find_by_web_secret(db: &Db, secret: &str) -> Result<Option<String>, StoreError> {
+    if !super::opaque::WEB_SESSION.looks_valid(secret) {
+        return Ok(None);
+    }
+    db.read_optional(FIND_WEB_SESSION, params![super::opaque::WEB_SESSION.lookup_hash(secret)]).await
+}
+
+/// Marks a web session used (at most once a minute), so that an active browser is
+/// not signed out by the idle lifetime.
+pub async fn touch(db: &Db, session_id: &str, now: Timestamp) -> Result<(), StoreError> {
+    db.execute(TOUCH, params![session_id, now, now - 60]).await?;
+    Ok(())
+}
+
 pub async fn revoke(tx: &mut Tx, id: &str, now: Timestamp) -> Result<bool, StoreError> {
     Ok(tx.execute(REVOKE, params![id, now]).await? == 1)
 }

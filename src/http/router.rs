@@ -17,7 +17,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::error::{ApiError, problem_response};
+use super::error::problem_response;
 use super::middleware::{problem_defaults, track};
 use super::ops::{self, OpenApiDocument};
 use crate::app::AppState;
@@ -144,7 +144,8 @@ pub fn build(state: AppState) -> anyhow::Result<Router> {
         .layer(SetResponseHeaderLayer::if_not_present(CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .layer(DefaultBodyLimit::max(BODY_LIMIT));
     Ok(routes
-        .fallback(|| async { ApiError::NotFound })
+        .merge(crate::pages::router())
+        .fallback(crate::pages::fallback)
         .layer(middleware::from_fn_with_state(state.clone(), track))
         .layer(Extension(document))
         .layer(layers)

@@ -303,9 +303,10 @@ impl TestApp {
             data_dir.path().display().to_string(),
             "--redis-prefix".into(),
             redis_prefix.clone(),
-            "--public-url".into(),
-            "http://hallpass.test".into(),
         ];
+        if !args.iter().any(|a| a == "--public-url") {
+            argv.extend(["--public-url".into(), "http://hallpass.test".into()]);
+        }
         argv.extend(args.iter().cloned());
         let mut cli = hallpass::cli::parse_args_only(&argv).expect("test arguments");
         cli.config.roles = roles;

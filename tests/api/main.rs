@@ -21,6 +21,7 @@ mod forged_tokens;
 mod http_conventions;
 mod management;
 mod ops;
+mod pages;
 mod permissions;
 mod runs;
 mod sessions;

@@ -1,0 +1,186 @@
+//! `/login` and `POST /logout`: the API's login rules (IP throttle, lockout, one
+//! generic failure) with a cookie instead of tokens.
+
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::header::USER_AGENT;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::csrf::{matches, same_origin};
+use super::errors::page_error;
+use super::render;
+use super::session::{SignedIn, Visitor, nonce_cookie, read_cookie, session_cookie, set_cookie};
+use crate::app::AppState;
+use crate::audit::{Action, Event};
+use crate::auth::{login as password_login, sessions};
+use crate::cluster::Invalidation;
+use crate::http::client_ip::ClientIp;
+use crate::http::error::{ApiError, ApiResult};
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage<'a> {
+    username: Option<&'a str>,
+    csrf: &'a str,
+    /// The name typed, shown again after a failure.
+    login: &'a str,
+    error: Option<&'a str>,
+}
+
+/// A fresh sign-in form, with its nonce cookie.
+fn login_page(state: &AppState, status: StatusCode, login: &str, error: Option<&str>) -> Response {
+    let nonce = crate::auth::opaque::WEB_SESSION.generate();
+    let csrf = state.csrf.for_nonce(&nonce);
+    let mut response = render(status, &LoginPage { username: None, csrf: &csrf, login, error });
+    set_cookie(&mut response, state, nonce_cookie(state), Some(&nonce));
+    response
+}
+
+pub async fn login_form(State(state): State<AppState>, Visitor(visitor): Visitor) -> Response {
+    if visitor.is_some() {
+        return Redirect::to("/dashboard").into_response();
+    }
+    login_page(&state, StatusCode::OK, "", None)
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    csrf_token: String,
+}
+
+/// A form body (anything else is a 400).
+fn form<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
+    serde_urlencoded::from_bytes(body).map_err(|_| ApiError::bad_request("malformed_form", "malformed form"))
+}
+
+pub async fn login(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form: LoginForm = match form(&body) {
+        Ok(form) => form,
+        Err(err) => return page_error(&err, None),
+    };
+    let nonce = read_cookie(&headers, nonce_cookie(&state)).unwrap_or_default();
+    let genuine = !nonce.is_empty() && matches(&state.csrf.for_nonce(&nonce), &form.csrf_token);
+    if !genuine || !same_origin(&headers, &state.config.issuer()) {
+        return page_error(&ApiError::Forbidden("cross-site request".into()), None);
+    }
+    let user_agent = headers.get(USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    match sign_in(&state, ip, &form, user_agent).await {
+        Ok(Some(secret)) => {
+            let mut response = Redirect::to("/dashboard").into_response();
+            set_cookie(&mut response, &state, session_cookie(&state), Some(&secret));
+            set_cookie(&mut response, &state, nonce_cookie(&state), None);
+            response
+        }
+        Ok(None) => {
+            let login: String = form.username.chars().take(256).collect();
+            login_page(&state, StatusCode::UNAUTHORIZED, &login, Some("Wrong username or password."))
+        }
+        Err(err) => page_error(&err, None),
+    }
+}
+
+/// The API's login, to the letter, ending in a web session: its cookie secret, or
+/// `None` for the one generic failure.
+async fn sign_in(
+    state: &AppState,
+    ip: std::net::IpAddr,
+    form: &LoginForm,
+    user_agent: &str,
+) -> ApiResult<Option<String>> {
+    state.limiter.hit(ip).await?;
+    let user = crate::accounts::store::find_by_login(&state.db, &form.username).await?;
+    let attempt = password_login::check_password(state, user.as_ref(), &form.password).await?;
+    let now = state.clock.now();
+    let mut tx = state.db.begin().await?;
+    let verified = password_login::settle(state, &mut tx, &attempt).await?;
+    let (Some(user), Some(hash)) = (user, verified) else {
+        let tried: String = form.username.chars().take(64).collect();
+        Event::new(Action::LoginFailed)
+            .ip(ip)
+            .details(json!({ "username": tried, "via": "web" }))
+            .record(&mut tx, now)
+            .await?;
+        tx.commit().await?;
+        return Ok(None);
+    };
+    let (session, _) =
+        password_login::open_session(&mut tx, &user.id, Some(&hash), user_agent, &ip.to_string(), now)
+            .await?;
+    let secret = sessions::attach_web_secret(&mut tx, &session.id).await?;
+    Event::new(Action::LoginSucceeded)
+        .actor(&user.id)
+        .target(&user.id)
+        .ip(ip)
+        .details(json!({ "session_id": session.id, "via": "web" }))
+        .record(&mut tx, now)
+        .await?;
+    tx.commit().await?;
+    Ok(Some(secret))
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    csrf_token: String,
+}
+
+/// Checks a signed-in visitor's form POST: same origin and the session's token.
+pub fn check_post(state: &AppState, visitor: &SignedIn, headers: &HeaderMap, token: &str) -> ApiResult<()> {
+    if same_origin(headers, &state.config.issuer()) && matches(&visitor.csrf, token) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden("cross-site request".into()))
+    }
+}
+
+/// Ends this browser's session (as `POST /api/v1/auth/logout` does).
+pub async fn logout(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    Visitor(visitor): Visitor,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(visitor) = visitor else {
+        return Redirect::to("/").into_response();
+    };
+    let ended = match form::<CsrfForm>(&body) {
+        Ok(form) => match check_post(&state, &visitor, &headers, &form.csrf_token) {
+            Ok(()) => end_session(&state, &visitor, ip).await,
+            Err(err) => Err(err),
+        },
+        Err(err) => Err(err),
+    };
+    if let Err(err) = ended {
+        return page_error(&err, Some(&visitor));
+    }
+    let mut response = Redirect::to("/").into_response();
+    set_cookie(&mut response, &state, session_cookie(&state), None);
+    response
+}
+
+async fn end_session(state: &AppState, visitor: &SignedIn, ip: std::net::IpAddr) -> ApiResult<()> {
+    let now = state.clock.now();
+    let user = &visitor.principal.user_id;
+    let mut tx = state.db.begin().await?;
+    sessions::revoke(&mut tx, &visitor.session_id, now).await?;
+    let details = json!({ "scope": "current", "sessions": [visitor.session_id], "via": "web" });
+    Event::new(Action::Logout).actor(user).target(user).ip(ip).details(details).record(&mut tx, now).await?;
+    tx.commit().await?;
+    state.gate.invalidate(vec![Invalidation::Session(visitor.session_id.clone())]).await;
+    Ok(())
+}

@@ -1,0 +1,56 @@
+//! Web pages for people: server-rendered HTML (askama templates under `templates/`,
+//! checked at compile time), one small stylesheet and script embedded in the binary,
+//! cookie sessions on the API's own session table, and CSRF tokens on every form.
+//!
+//! A page is a template struct and a handler in this module (or, later, in its
+//! feature's module) plus one line in [`router`].
+
+mod assets;
+mod auth;
+pub mod csrf;
+mod errors;
+mod home;
+pub mod session;
+
+use askama::Template;
+use axum::Router;
+use axum::http::header::{CONTENT_SECURITY_POLICY, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+
+use crate::app::AppState;
+pub use errors::{fallback, page_error};
+
+/// No inline script, nothing from elsewhere, never framed.
+const CSP: &str =
+    "default-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+/// Every page path and the handler that serves it.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(home::landing))
+        .route("/dashboard", get(home::dashboard))
+        .route("/login", get(auth::login_form).post(auth::login))
+        .route("/logout", post(auth::logout))
+        .route("/assets/{name}", get(assets::serve))
+}
+
+/// A rendered template with `status`, and the headers every page carries (personal
+/// pages are never cached: `Cache-Control: no-store` is the server's default).
+pub fn render(status: StatusCode, page: &impl Template) -> Response {
+    let mut response = match page.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(err) => {
+            tracing::error!(error = %err, "rendering a page failed");
+            let fallback =
+                "<!doctype html><html lang=\"en\"><title>Error</title><p>Something went wrong.</p></html>";
+            (StatusCode::INTERNAL_SERVER_ERROR, Html(fallback)).into_response()
+        }
+    };
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    response
+}

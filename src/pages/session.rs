@@ -1,0 +1,106 @@
+//! Who is looking at a page: the session cookie (an opaque secret whose hash names a
+//! row of the API's own session table, so logout, "sign out everywhere", password
+//! changes, expiry and revocation end it exactly as they end access tokens).
+
+use axum::extract::FromRequestParts;
+use axum::http::header::{COOKIE, SET_COOKIE};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::Response;
+use cookie::{Cookie, SameSite};
+
+use super::errors::page_error;
+use crate::app::AppState;
+use crate::auth::principal::{Credential, Principal};
+use crate::auth::sessions::{self, ABSOLUTE_LIFETIME};
+use crate::http::error::ApiError;
+
+/// A signed-in visitor.
+pub struct SignedIn {
+    pub principal: Principal,
+    pub session_id: String,
+    pub username: String,
+    /// The `csrf_token` of this session's forms.
+    pub csrf: String,
+}
+
+/// The visitor of a page, signed in or not.
+pub struct Visitor(pub Option<SignedIn>);
+
+/// Whether the server is reached over TLS (its public URL says so): cookies are then
+/// `Secure` and `__Host-` prefixed.
+fn secure(state: &AppState) -> bool {
+    state.config.issuer().starts_with("https://")
+}
+
+/// The session cookie's name.
+pub fn session_cookie(state: &AppState) -> &'static str {
+    if secure(state) { "__Host-hallpass" } else { "hallpass" }
+}
+
+/// The cookie holding the sign-in form's nonce.
+pub fn nonce_cookie(state: &AppState) -> &'static str {
+    if secure(state) { "__Host-hallpass-nonce" } else { "hallpass-nonce" }
+}
+
+/// The value of cookie `name` in a request.
+pub fn read_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == name)
+        .map(|c| c.value().to_owned())
+}
+
+/// Adds `Set-Cookie` for `name` = `value` (`None` removes it), with the flags every
+/// cookie of ours has: `HttpOnly`, `SameSite=Lax`, `Path=/`, `Secure` over TLS.
+pub fn set_cookie(response: &mut Response, state: &AppState, name: &'static str, value: Option<&str>) {
+    let mut cookie = Cookie::build((name, value.unwrap_or_default().to_owned()))
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .path("/")
+        .secure(secure(state));
+    cookie = match value {
+        Some(_) => cookie.max_age(cookie::time::Duration::seconds(ABSOLUTE_LIFETIME)),
+        None => cookie.max_age(cookie::time::Duration::ZERO),
+    };
+    if let Ok(header) = HeaderValue::from_str(&cookie.build().to_string()) {
+        response.headers_mut().append(SET_COOKIE, header);
+    }
+}
+
+impl FromRequestParts<AppState> for Visitor {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let fail = |err: ApiError| page_error(&err, None);
+        let Some(secret) = read_cookie(&parts.headers, session_cookie(state)) else {
+            return Ok(Self(None));
+        };
+        let Some(session_id) =
+            sessions::find_by_web_secret(&state.db, &secret).await.map_err(|e| fail(e.into()))?
+        else {
+            return Ok(Self(None));
+        };
+        let Some(grant) = state.gate.session(&session_id).await.map_err(fail)? else {
+            return Ok(Self(None));
+        };
+        let user = crate::accounts::store::find_active_with_roles(&state.db, &grant.user_id, &grant.roles)
+            .await
+            .map_err(|e| fail(e.into()))?;
+        let Some(user) = user else {
+            return Ok(Self(None));
+        };
+        sessions::touch(&state.db, &session_id, state.clock.now()).await.map_err(|e| fail(e.into()))?;
+        let credential = Credential::Session { session_id: session_id.clone() };
+        Ok(Self(Some(SignedIn {
+            principal: Principal::from_grant(&grant, credential, None),
+            csrf: state.csrf.for_session(&session_id),
+            session_id,
+            username: user.username,
+        })))
+    }
+}

@@ -1,0 +1,185 @@
+//! Web pages over HTTP: sign-in with a cookie on the API's session table, cookie
+//! flags, CSRF, the headers every page carries, and sessions ended elsewhere.
+
+use reqwest::header::{HeaderMap, SET_COOKIE};
+use reqwest::{Response, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{Backend, Options, PASSWORD, TestApp};
+use crate::on_both_backends;
+
+on_both_backends!(
+    sign_in_and_out_with_a_cookie,
+    forms_refuse_forged_posts_and_change_nothing,
+    a_session_ended_through_the_api_signs_the_browser_out,
+    cookies_are_host_only_and_secure_over_https,
+);
+
+/// The `name=value` of cookie `name` set by `res`, and its attributes.
+fn set_cookie(headers: &HeaderMap, name: &str) -> Option<(String, String)> {
+    headers.get_all(SET_COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(|line| {
+        let (pair, attributes) = line.split_once(';').unwrap_or((line, ""));
+        let (key, value) = pair.split_once('=')?;
+        (key == name).then(|| (value.to_owned(), attributes.to_owned()))
+    })
+}
+
+/// The sign-in form's token and nonce cookie.
+async fn login_form(app: &TestApp, nonce_name: &str) -> (String, String) {
+    let res = app.get("/login", None).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let (nonce, _) = set_cookie(res.headers(), nonce_name).expect("nonce cookie");
+    let html = res.text().await.unwrap();
+    let token =
+        html.split("name=\"csrf_token\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    (token, format!("{nonce_name}={nonce}"))
+}
+
+async fn post_form(app: &TestApp, path: &str, cookie: &str, fields: &[(&str, &str)]) -> Response {
+    let req = app.client.post(app.url(path)).header("cookie", cookie).form(fields);
+    req.send().await.unwrap()
+}
+
+/// Signs in through the form; the session cookie (`name=value`) and its attributes.
+async fn web_login(app: &TestApp, username: &str, cookie_name: &str, nonce_name: &str) -> (String, String) {
+    let (token, nonce) = login_form(app, nonce_name).await;
+    let fields = [("username", username), ("password", PASSWORD), ("csrf_token", token.as_str())];
+    let res = post_form(app, "/login", &nonce, &fields).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(res.headers()["location"], "/dashboard");
+    let (value, attributes) = set_cookie(res.headers(), cookie_name).expect("session cookie");
+    (format!("{cookie_name}={value}"), attributes)
+}
+
+async fn page(app: &TestApp, path: &str, cookie: &str) -> Response {
+    app.client.get(app.url(path)).header("cookie", cookie).send().await.unwrap()
+}
+
+/// The token of the forms on a signed-in page.
+async fn page_token(app: &TestApp, cookie: &str) -> String {
+    let html = page(app, "/dashboard", cookie).await.text().await.unwrap();
+    html.split("name=\"csrf_token\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned()
+}
+
+async fn sign_in_and_out_with_a_cookie(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.register("walker").await;
+    let res = page(&app, "/dashboard", "").await;
+    assert_eq!(
+        (res.status(), res.headers()["location"].to_str().unwrap()),
+        (StatusCode::SEE_OTHER, "/login")
+    );
+
+    // A wrong password: the form again, with one message for every failure.
+    let (token, nonce) = login_form(&app, "hallpass-nonce").await;
+    let fields = [("username", "walker"), ("password", "wrong"), ("csrf_token", token.as_str())];
+    let res = post_form(&app, "/login", &nonce, &fields).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert!(res.text().await.unwrap().contains("Wrong username or password."));
+
+    let (cookie, attributes) = web_login(&app, "walker", "hallpass", "hallpass-nonce").await;
+    for flag in ["HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(attributes.contains(flag), "{attributes}");
+    }
+    assert!(!attributes.contains("Secure"), "plain http: {attributes}");
+    assert!(cookie.starts_with("hallpass=hpw_"), "an opaque secret, never a JWT: {cookie}");
+    let res = page(&app, "/dashboard", &cookie).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let headers = res.headers().clone();
+    assert_eq!(
+        headers["content-security-policy"],
+        "default-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    );
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["referrer-policy"], "same-origin");
+    assert_eq!(headers["cache-control"], "no-store");
+    let html = res.text().await.unwrap();
+    assert!(html.contains("<html lang=\"en\">") && html.contains("Signed in as <strong>walker</strong>"));
+
+    // The page session is an API session (beside registration's and this login's): it
+    // is listed, and signing out ends it.
+    let tokens = app.login_ok("walker").await;
+    let sessions: Value = app.get("/api/v1/auth/sessions", Some(&tokens.access)).await.json().await.unwrap();
+    assert_eq!(sessions["total"], 3);
+    let token = page_token(&app, &cookie).await;
+    let res = post_form(&app, "/logout", &cookie, &[("csrf_token", &token)]).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let (value, attributes) = set_cookie(res.headers(), "hallpass").expect("cleared cookie");
+    assert!(value.is_empty() && attributes.contains("Max-Age=0"), "{value} {attributes}");
+    assert_eq!(page(&app, "/dashboard", &cookie).await.status(), StatusCode::SEE_OTHER);
+    let sessions: Value = app.get("/api/v1/auth/sessions", Some(&tokens.access)).await.json().await.unwrap();
+    assert_eq!(sessions["total"], 2);
+
+    // Browsers get pages for unknown paths; programs get problem+json.
+    let res = app.client.get(app.url("/nowhere")).header("accept", "text/html").send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(res.headers().contains_key("content-security-policy"));
+    let res = app.get("/nowhere", None).await;
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+}
+
+async fn forms_refuse_forged_posts_and_change_nothing(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.register("walker").await;
+    // Sign-in without the form's token, with another visitor's token, or from
+    // another site: 403, and no session.
+    let (token, nonce) = login_form(&app, "hallpass-nonce").await;
+    let (_, other_nonce) = login_form(&app, "hallpass-nonce").await;
+    let attempts: [(&str, &str, Option<&str>); 3] = [
+        ("", nonce.as_str(), None),
+        (token.as_str(), other_nonce.as_str(), None),
+        (token.as_str(), nonce.as_str(), Some("https://evil.example")),
+    ];
+    for (csrf, cookie, origin) in attempts {
+        let fields = [("username", "walker"), ("password", PASSWORD), ("csrf_token", csrf)];
+        let mut req = app.client.post(app.url("/login")).header("cookie", cookie).form(&fields);
+        if let Some(origin) = origin {
+            req = req.header("origin", origin);
+        }
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+        assert!(set_cookie(res.headers(), "hallpass").is_none());
+    }
+    let tokens = app.login_ok("walker").await;
+    let sessions: Value = app.get("/api/v1/auth/sessions", Some(&tokens.access)).await.json().await.unwrap();
+    assert_eq!(sessions["total"], 2, "registration's and this login's sessions only");
+
+    // Signing out with a missing or wrong token, or cross-site: 403, still signed in.
+    let (cookie, _) = web_login(&app, "walker", "hallpass", "hallpass-nonce").await;
+    let token = page_token(&app, &cookie).await;
+    for (csrf, site) in [("", "same-origin"), ("forged", "same-origin"), (token.as_str(), "cross-site")] {
+        let req =
+            app.client.post(app.url("/logout")).header("cookie", &cookie).header("sec-fetch-site", site);
+        let res = req.form(&[("csrf_token", csrf)]).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+        assert_eq!(page(&app, "/dashboard", &cookie).await.status(), StatusCode::OK);
+    }
+}
+
+async fn a_session_ended_through_the_api_signs_the_browser_out(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.register("walker").await;
+    let (cookie, _) = web_login(&app, "walker", "hallpass", "hallpass-nonce").await;
+    assert_eq!(page(&app, "/dashboard", &cookie).await.status(), StatusCode::OK);
+    let tokens = app.login_ok("walker").await;
+    let res = app.post_json("/api/v1/auth/logout", &json!({"scope": "all"}), Some(&tokens.access)).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let res = page(&app, "/dashboard", &cookie).await;
+    assert_eq!(
+        (res.status(), res.headers()["location"].to_str().unwrap()),
+        (StatusCode::SEE_OTHER, "/login")
+    );
+}
+
+async fn cookies_are_host_only_and_secure_over_https(backend: Backend) {
+    let app =
+        TestApp::spawn_with(backend, Options::default().arg("--public-url", "https://hallpass.test")).await;
+    app.register("walker").await;
+    let (cookie, attributes) = web_login(&app, "walker", "__Host-hallpass", "__Host-hallpass-nonce").await;
+    for flag in ["HttpOnly", "SameSite=Lax", "Path=/", "Secure"] {
+        assert!(attributes.contains(flag), "{attributes}");
+    }
+    assert!(!attributes.contains("Domain"), "host-only: {attributes}");
+    assert_eq!(page(&app, "/dashboard", &cookie).await.status(), StatusCode::OK);
+}
