@@ -4,7 +4,7 @@
 //! Also tells the tests which outside services they may use: tests that need
 //! PostgreSQL or Redis are compiled as `#[ignore]`d (listed as such, with the reason)
 //! unless the service's URL is set — or unless `CI` is set, where they run and fail
-//! loudly if the service is missing.
+//! loudly if the service is missing. Browser tests likewise need ChromeDriver.
 
 fn main() {
     println!("cargo::rerun-if-changed=migrations");
@@ -18,6 +18,12 @@ fn main() {
         }
     }
     println!("cargo::rerun-if-env-changed=CI");
+    // Browser tests need Chromium and ChromeDriver (`.ci/run` installs them).
+    println!("cargo::rustc-check-cfg=cfg(test_browser)");
+    println!("cargo::rerun-if-changed=/usr/bin/chromedriver");
+    if std::path::Path::new("/usr/bin/chromedriver").exists() || is_set("CI") {
+        println!("cargo::rustc-cfg=test_browser");
+    }
 }
 
 fn is_set(variable: &str) -> bool {

@@ -2,6 +2,7 @@
 //! port with its own database (SQLite always; PostgreSQL and Redis when
 //! `HALLPASS_TEST_POSTGRES_URL` / `HALLPASS_TEST_REDIS_URL` are set).
 
+mod browser;
 mod helpers;
 mod idp;
 mod s3_stub;
@@ -22,6 +23,7 @@ mod http_conventions;
 mod management;
 mod ops;
 mod pages;
+mod pages_browser;
 mod permissions;
 mod runs;
 mod sessions;

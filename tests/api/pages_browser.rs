@@ -1,0 +1,55 @@
+//! The pages in a real browser: what a person does, screenshots of it, and no serious
+//! accessibility problems on any page.
+
+use fantoccini::Locator;
+
+use crate::browser::Browser;
+use crate::helpers::{Backend, PASSWORD, TestApp};
+use crate::in_a_browser;
+
+in_a_browser!(sign_in_look_around_and_sign_out);
+
+async fn sign_in_look_around_and_sign_out() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    app.register("walker").await;
+    let browser = Browser::start().await;
+    let b = &browser.client;
+    let mut problems = Vec::new();
+
+    b.goto(&app.url("/")).await.unwrap();
+    browser.screenshot("landing").await;
+    problems.push(("landing", browser.accessibility_problems().await));
+
+    b.find(Locator::LinkText("Sign in")).await.unwrap().click().await.unwrap();
+    b.wait().for_element(Locator::Id("username")).await.unwrap();
+    problems.push(("login", browser.accessibility_problems().await));
+    // A wrong password first: the form comes back with its message.
+    b.find(Locator::Id("username")).await.unwrap().send_keys("walker").await.unwrap();
+    b.find(Locator::Id("password")).await.unwrap().send_keys("not it").await.unwrap();
+    b.find(Locator::Css("form button[type=submit]")).await.unwrap().click().await.unwrap();
+    let alert = b.wait().for_element(Locator::Css("[role=alert]")).await.unwrap();
+    assert_eq!(alert.text().await.unwrap(), "Wrong username or password.");
+    browser.screenshot("login-failed").await;
+    problems.push(("login failed", browser.accessibility_problems().await));
+    b.find(Locator::Id("password")).await.unwrap().send_keys(PASSWORD).await.unwrap();
+    b.find(Locator::Css("form button[type=submit]")).await.unwrap().click().await.unwrap();
+    let who = b.wait().for_element(Locator::Css(".who")).await.unwrap().text().await.unwrap();
+    assert_eq!(b.current_url().await.unwrap().path(), "/dashboard");
+    assert_eq!(who, "Signed in as walker");
+    browser.screenshot("dashboard").await;
+    problems.push(("dashboard", browser.accessibility_problems().await));
+
+    b.goto(&app.url("/no-such-page")).await.unwrap();
+    assert_eq!(b.find(Locator::Css("h1")).await.unwrap().text().await.unwrap(), "Not Found");
+    browser.screenshot("not-found").await;
+    problems.push(("not found", browser.accessibility_problems().await));
+
+    b.goto(&app.url("/dashboard")).await.unwrap();
+    b.find(Locator::Css("nav button")).await.unwrap().click().await.unwrap();
+    b.wait().for_element(Locator::LinkText("Sign in")).await.unwrap();
+    assert_eq!(b.current_url().await.unwrap().path(), "/");
+    browser.close().await;
+
+    let problems: Vec<_> = problems.into_iter().filter(|(_, found)| !found.is_empty()).collect();
+    assert!(problems.is_empty(), "accessibility problems: {problems:#?}");
+}
