@@ -29,13 +29,41 @@ struct LoginPage<'a> {
     /// The name typed, shown again after a failure.
     login: &'a str,
     error: Option<&'a str>,
+    registration_open: bool,
+}
+
+/// A nonce for a signed-out visitor's form (its cookie) and the form's token.
+pub fn fresh_nonce(state: &AppState) -> (String, String) {
+    let nonce = crate::auth::opaque::WEB_SESSION.generate();
+    let csrf = state.csrf.for_nonce(&nonce);
+    (nonce, csrf)
+}
+
+/// Checks a signed-out visitor's form POST: same origin, and the token made for the
+/// nonce in its cookie.
+pub fn genuine_form(state: &AppState, headers: &HeaderMap, token: &str) -> ApiResult<()> {
+    let nonce = read_cookie(headers, nonce_cookie(state)).unwrap_or_default();
+    let genuine = !nonce.is_empty() && matches(&state.csrf.for_nonce(&nonce), token);
+    if genuine && same_origin(headers, &state.config.issuer()) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden("cross-site request".into()))
+    }
 }
 
 /// A fresh sign-in form, with its nonce cookie.
 fn login_page(state: &AppState, status: StatusCode, login: &str, error: Option<&str>) -> Response {
-    let nonce = crate::auth::opaque::WEB_SESSION.generate();
-    let csrf = state.csrf.for_nonce(&nonce);
-    let mut response = render(status, &LoginPage { username: None, csrf: &csrf, login, error });
+    let (nonce, csrf) = fresh_nonce(state);
+    let mut response = render(
+        status,
+        &LoginPage {
+            username: None,
+            csrf: &csrf,
+            login,
+            error,
+            registration_open: state.config.registration_open,
+        },
+    );
     set_cookie(&mut response, state, nonce_cookie(state), Some(&nonce));
     response
 }
@@ -58,7 +86,7 @@ pub struct LoginForm {
 }
 
 /// A form body (anything else is a 400).
-fn form<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
+pub fn form<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
     serde_urlencoded::from_bytes(body).map_err(|_| ApiError::bad_request("malformed_form", "malformed form"))
 }
 
@@ -72,10 +100,8 @@ pub async fn login(
         Ok(form) => form,
         Err(err) => return page_error(&err, None),
     };
-    let nonce = read_cookie(&headers, nonce_cookie(&state)).unwrap_or_default();
-    let genuine = !nonce.is_empty() && matches(&state.csrf.for_nonce(&nonce), &form.csrf_token);
-    if !genuine || !same_origin(&headers, &state.config.issuer()) {
-        return page_error(&ApiError::Forbidden("cross-site request".into()), None);
+    if let Err(err) = genuine_form(&state, &headers, &form.csrf_token) {
+        return page_error(&err, None);
     }
     let user_agent = headers.get(USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default();
     match sign_in(&state, ip, &form, user_agent).await {
@@ -117,19 +143,34 @@ async fn sign_in(
         tx.commit().await?;
         return Ok(None);
     };
-    let (session, _) =
-        password_login::open_session(&mut tx, &user.id, Some(&hash), user_agent, &ip.to_string(), now)
-            .await?;
-    let secret = sessions::attach_web_secret(&mut tx, &session.id).await?;
+    let (session_id, secret) =
+        open_web_session(state, &mut tx, &user.id, Some(&hash), user_agent, ip).await?;
     Event::new(Action::LoginSucceeded)
         .actor(&user.id)
         .target(&user.id)
         .ip(ip)
-        .details(json!({ "session_id": session.id, "via": "web" }))
+        .details(json!({ "session_id": session_id, "via": "web" }))
         .record(&mut tx, now)
         .await?;
     tx.commit().await?;
     Ok(Some(secret))
+}
+
+/// Opens a session for `user_id` inside `tx` (see `login::open_session`) and gives it
+/// a cookie secret: the session's id and the secret.
+pub async fn open_web_session(
+    state: &AppState,
+    tx: &mut crate::store::Tx,
+    user_id: &crate::domain::ids::UserId,
+    verified_hash: Option<&str>,
+    user_agent: &str,
+    ip: std::net::IpAddr,
+) -> ApiResult<(String, String)> {
+    let now = state.clock.now();
+    let (session, _) =
+        password_login::open_session(tx, user_id, verified_hash, user_agent, &ip.to_string(), now).await?;
+    let secret = sessions::attach_web_secret(tx, &session.id).await?;
+    Ok((session.id, secret))
 }
 
 #[derive(Deserialize)]

@@ -11,6 +11,7 @@ pub mod csrf;
 mod errors;
 mod home;
 pub mod session;
+mod signup;
 
 use askama::Template;
 use axum::Router;
@@ -33,6 +34,7 @@ pub fn router() -> Router<AppState> {
         .route("/dashboard", get(home::dashboard))
         .route("/login", get(auth::login_form).post(auth::login))
         .route("/logout", post(auth::logout))
+        .route("/signup", get(signup::signup_form).post(signup::signup))
         .route("/assets/{name}", get(assets::serve))
 }
 

@@ -13,6 +13,7 @@ on_both_backends!(
     forms_refuse_forged_posts_and_change_nothing,
     a_session_ended_through_the_api_signs_the_browser_out,
     cookies_are_host_only_and_secure_over_https,
+    sign_up_names_every_bad_field_then_signs_in,
 );
 
 /// The `name=value` of cookie `name` set by `res`, and its attributes.
@@ -26,7 +27,12 @@ fn set_cookie(headers: &HeaderMap, name: &str) -> Option<(String, String)> {
 
 /// The sign-in form's token and nonce cookie.
 async fn login_form(app: &TestApp, nonce_name: &str) -> (String, String) {
-    let res = app.get("/login", None).await;
+    form_at(app, "/login", nonce_name).await
+}
+
+/// A signed-out form's token and nonce cookie.
+async fn form_at(app: &TestApp, path: &str, nonce_name: &str) -> (String, String) {
+    let res = app.get(path, None).await;
     assert_eq!(res.status(), StatusCode::OK);
     let (nonce, _) = set_cookie(res.headers(), nonce_name).expect("nonce cookie");
     let html = res.text().await.unwrap();
@@ -182,4 +188,54 @@ async fn cookies_are_host_only_and_secure_over_https(backend: Backend) {
     }
     assert!(!attributes.contains("Domain"), "host-only: {attributes}");
     assert_eq!(page(&app, "/dashboard", &cookie).await.status(), StatusCode::OK);
+}
+
+async fn sign_up_names_every_bad_field_then_signs_in(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.register("taken").await;
+    let (token, nonce) = form_at(&app, "/signup", "hallpass-nonce").await;
+    let bad = [
+        ("username", "x"),
+        ("email", "not-an-address"),
+        ("name", ""),
+        ("password", "short"),
+        ("csrf_token", token.as_str()),
+    ];
+    let res = post_form(&app, "/signup", &nonce, &bad).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = res.text().await.unwrap();
+    for field in ["username-error", "email-error", "password-error"] {
+        assert!(html.contains(&format!("id=\"{field}\"")), "{field} in {html}");
+    }
+    assert!(html.contains("value=\"not-an-address\""), "what was typed stays");
+    let (token, nonce) = form_at(&app, "/signup", "hallpass-nonce").await;
+    let taken = [("username", "TAKEN"), ("password", PASSWORD), ("csrf_token", token.as_str())];
+    let res = post_form(&app, "/signup", &nonce, &taken).await;
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+    assert!(res.text().await.unwrap().contains("already taken"));
+    // Without the form's token: refused, nothing made.
+    let forged = [("username", "newcomer"), ("password", PASSWORD), ("csrf_token", "")];
+    assert_eq!(post_form(&app, "/signup", &nonce, &forged).await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(app.login("newcomer", PASSWORD).await.status(), StatusCode::UNAUTHORIZED);
+
+    let (token, nonce) = form_at(&app, "/signup", "hallpass-nonce").await;
+    let good = [
+        ("username", "newcomer"),
+        ("email", "new@example.com"),
+        ("password", PASSWORD),
+        ("csrf_token", token.as_str()),
+    ];
+    let res = post_form(&app, "/signup", &nonce, &good).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let (value, _) = set_cookie(res.headers(), "hallpass").expect("signed in");
+    let res = page(&app, "/dashboard", &format!("hallpass={value}")).await;
+    assert!(res.text().await.unwrap().contains("Signed in as <strong>newcomer</strong>"));
+    let tokens = app.login_ok("newcomer").await;
+    let me: Value = app.get("/api/v1/users/me", Some(&tokens.access)).await.json().await.unwrap();
+    assert_eq!((me["email"].as_str(), me["roles"][0].as_str()), (Some("new@example.com"), Some("user")));
+
+    // Closed registration: no sign-up page.
+    let closed = TestApp::spawn_with(backend, Options::default().arg("--registration-open", "false")).await;
+    assert_eq!(closed.get("/signup", None).await.status(), StatusCode::NOT_FOUND);
+    assert!(!closed.get("/login", None).await.text().await.unwrap().contains("/signup"));
 }

@@ -7,7 +7,7 @@ use crate::browser::Browser;
 use crate::helpers::{Backend, PASSWORD, TestApp};
 use crate::in_a_browser;
 
-in_a_browser!(sign_in_look_around_and_sign_out);
+in_a_browser!(sign_in_look_around_and_sign_out, sign_up_with_a_mistake_first);
 
 async fn sign_in_look_around_and_sign_out() {
     let app = TestApp::spawn(Backend::Sqlite).await;
@@ -52,4 +52,25 @@ async fn sign_in_look_around_and_sign_out() {
 
     let problems: Vec<_> = problems.into_iter().filter(|(_, found)| !found.is_empty()).collect();
     assert!(problems.is_empty(), "accessibility problems: {problems:#?}");
+}
+
+async fn sign_up_with_a_mistake_first() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let browser = Browser::start().await;
+    let b = &browser.client;
+    b.goto(&app.url("/")).await.unwrap();
+    b.find(Locator::LinkText("Create an account")).await.unwrap().click().await.unwrap();
+    b.wait().for_element(Locator::Id("username")).await.unwrap().send_keys("runner").await.unwrap();
+    b.find(Locator::Id("password")).await.unwrap().send_keys("short").await.unwrap();
+    b.find(Locator::Css("form button[type=submit]")).await.unwrap().click().await.unwrap();
+    let error = b.wait().for_element(Locator::Id("password-error")).await.unwrap();
+    assert!(!error.text().await.unwrap().is_empty());
+    browser.screenshot("signup-errors").await;
+    let problems = browser.accessibility_problems().await;
+    b.find(Locator::Id("password")).await.unwrap().send_keys(PASSWORD).await.unwrap();
+    b.find(Locator::Css("form button[type=submit]")).await.unwrap().click().await.unwrap();
+    let who = b.wait().for_element(Locator::Css(".who")).await.unwrap().text().await.unwrap();
+    assert_eq!(who, "Signed in as runner");
+    browser.close().await;
+    assert!(problems.is_empty(), "accessibility problems on the sign-up form: {problems:#?}");
 }
