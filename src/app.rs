@@ -170,10 +170,12 @@ impl Application {
                  so that every node serves every file"
             );
         }
-        if !crate::accounts::store::any_admin(&self.state.db).await? {
-            tracing::warn!(
-                "no administrator exists yet; create one with: \
-                 HALLPASS_PASSWORD=… hallpass user create --username admin --role admin"
+        if let Some(link) = crate::pages::setup::setup_link(&self.state).await? {
+            // On the console, not in the log: the link is a secret, good for one hour
+            // and one use.
+            eprintln!(
+                "\nNo administrator exists yet. Create the first one within the hour at\n\n    {link}\n\n\
+                 (or from the shell: HALLPASS_PASSWORD=… hallpass user create --username admin --role admin)\n"
             );
         }
         self.run_until(shutdown_signal()).await

@@ -13,6 +13,8 @@ pub struct SecretKind {
 
 pub const REFRESH_TOKEN: SecretKind = SecretKind { prefix: "hpr_", label: b"hallpass refresh lookup\0" };
 pub const API_TOKEN: SecretKind = SecretKind { prefix: "hp_", label: b"hallpass api token\0" };
+/// The one-time link that creates the first administrator.
+pub const SETUP_TOKEN: SecretKind = SecretKind { prefix: "hps_", label: b"hallpass setup\0" };
 /// The web pages' session cookie.
 pub const WEB_SESSION: SecretKind = SecretKind { prefix: "hpw_", label: b"hallpass web session\0" };
 

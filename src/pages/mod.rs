@@ -11,6 +11,7 @@ pub mod csrf;
 mod errors;
 mod home;
 pub mod session;
+pub mod setup;
 mod signup;
 
 use askama::Template;
@@ -35,6 +36,7 @@ pub fn router() -> Router<AppState> {
         .route("/login", get(auth::login_form).post(auth::login))
         .route("/logout", post(auth::logout))
         .route("/signup", get(signup::signup_form).post(signup::signup))
+        .route("/setup", get(setup::setup_form).post(setup::setup))
         .route("/assets/{name}", get(assets::serve))
 }
 

@@ -27,6 +27,7 @@ mod pages_browser;
 mod permissions;
 mod runs;
 mod sessions;
+mod setup_page;
 mod throttling;
 mod weather_queue;
 mod weather_stub;
