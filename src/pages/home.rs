@@ -4,8 +4,17 @@ use askama::Template;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 
+use super::chart::{self, Kind, Point};
+use super::errors::page_error;
 use super::render;
-use super::session::Visitor;
+use super::session::{SignedIn, Visitor};
+use crate::app::AppState;
+use crate::http::error::ApiResult;
+use crate::http::listing::Listing;
+use crate::runs::model::{Run, date_text};
+use crate::runs::report::{self, Totals};
+use crate::runs::store as runs_store;
+use axum::extract::State;
 
 #[derive(Template)]
 #[template(path = "landing.html")]
@@ -32,12 +41,82 @@ pub async fn landing(
 struct Dashboard<'a> {
     username: Option<&'a str>,
     csrf: &'a str,
+    totals: Totals,
+    distance_chart: String,
+    speed_chart: String,
+    recent: Vec<RecentRun>,
 }
 
-/// The signed-in home page.
-pub async fn dashboard(Visitor(visitor): Visitor) -> Response {
+/// A row of the recent runs table, formatted for people.
+struct RecentRun {
+    date: String,
+    km: String,
+    duration: String,
+    pace: String,
+    weather: String,
+}
+
+impl Dashboard<'_> {
+    fn km(&self, metres: &f64) -> String {
+        format!("{:.1}", metres / 1000.0)
+    }
+
+    fn hours(&self, seconds: &f64) -> String {
+        format!("{:.1}", seconds / 3600.0)
+    }
+}
+
+/// Weeks shown in the charts.
+const WEEKS: u64 = 12;
+
+/// The signed-in home page: totals, weekly charts, recent runs.
+pub async fn dashboard(State(state): State<AppState>, Visitor(visitor): Visitor) -> Response {
     let Some(visitor) = visitor else {
         return Redirect::to("/login").into_response();
     };
-    render(StatusCode::OK, &Dashboard { username: Some(&visitor.username), csrf: &visitor.csrf })
+    match gather(&state, &visitor).await {
+        Ok(page) => render(StatusCode::OK, &page),
+        Err(err) => page_error(&err, Some(&visitor)),
+    }
+}
+
+async fn gather<'a>(state: &AppState, visitor: &'a SignedIn) -> ApiResult<Dashboard<'a>> {
+    let owner = &visitor.principal.user_id;
+    let weeks_listing = Listing { page: 0, count: WEEKS, total: false, filter: None, order: Vec::new() };
+    let mut weeks = report::weekly(&state.db, Some(owner), &weeks_listing, false).await?.items;
+    weeks.reverse();
+    let points = |value: fn(&report::WeekReport) -> f64| -> Vec<Point> {
+        weeks.iter().map(|w| Point { label: w.week_start.clone(), value: value(w) }).collect()
+    };
+    let distance_chart =
+        chart::svg("distance", "Distance per week", "km", Kind::Bars, &points(|w| w.total_distance / 1000.0));
+    let speed_chart =
+        chart::svg("speed", "Average speed per week", "km/h", Kind::Line, &points(|w| w.average_speed * 3.6));
+    let recent_listing =
+        Listing { page: 0, count: 5, total: false, filter: None, order: runs_store::DEFAULT_ORDER.to_vec() };
+    let (runs, _) = runs_store::list(&state.db, Some(owner), None, &recent_listing).await?;
+    let recent = runs.into_iter().map(RecentRun::from).collect();
+    let totals = report::totals(&state.db, owner).await?;
+    Ok(Dashboard {
+        username: Some(&visitor.username),
+        csrf: &visitor.csrf,
+        totals,
+        distance_chart,
+        speed_chart,
+        recent,
+    })
+}
+
+impl From<Run> for RecentRun {
+    fn from(run: Run) -> Self {
+        let seconds = run.time.round() as i64;
+        let pace = run.time / (run.distance / 1000.0);
+        Self {
+            date: date_text(run.date),
+            km: format!("{:.2}", run.distance / 1000.0),
+            duration: format!("{}:{:02}:{:02}", seconds / 3600, seconds % 3600 / 60, seconds % 60),
+            pace: format!("{}:{:02} /km", (pace / 60.0).floor(), (pace % 60.0).round() as i64 % 60),
+            weather: run.weather.map_or_else(|| run.weather_status.as_str().to_owned(), |w| w.summary),
+        }
+    }
 }

@@ -7,6 +7,7 @@
 
 mod assets;
 mod auth;
+mod chart;
 pub mod csrf;
 mod errors;
 mod home;

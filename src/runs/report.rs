@@ -75,3 +75,28 @@ pub async fn weekly(
         .await?;
     Ok(listing.page_of(items, total))
 }
+
+crate::statements! {
+    TOTALS = "SELECT COUNT(*), COALESCE(SUM(distance), 0), COALESCE(SUM(time), 0) FROM runs WHERE user_id = $1";
+    BEST_WEEK = "SELECT COALESCE(MAX(week_distance), 0) FROM
+         (SELECT SUM(distance) AS week_distance FROM runs WHERE user_id = $1 GROUP BY iso_year, iso_week) weeks";
+}
+
+/// All of a user's runs at once.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Totals {
+    pub runs: i64,
+    /// Metres.
+    pub distance: f64,
+    /// Seconds.
+    pub time: f64,
+    /// Metres in the user's longest week.
+    pub best_week: f64,
+}
+
+pub async fn totals(db: &Db, owner: &UserId) -> Result<Totals, StoreError> {
+    let (runs, distance, time) =
+        db.read_optional::<(i64, f64, f64)>(TOTALS, crate::params![owner]).await?.unwrap_or_default();
+    let best_week = db.read_optional::<f64>(BEST_WEEK, crate::params![owner]).await?.unwrap_or_default();
+    Ok(Totals { runs, distance, time, best_week })
+}

@@ -12,6 +12,7 @@ mod accounts;
 mod atomicity;
 mod cli;
 mod cluster;
+mod dashboard_page;
 mod external;
 mod faults;
 mod file_limits;

@@ -57,6 +57,11 @@ async fn web_login(app: &TestApp, username: &str, cookie_name: &str, nonce_name:
     (format!("{cookie_name}={value}"), attributes)
 }
 
+/// Signs `username` in through the form; the `Cookie` header value.
+pub async fn signed_in(app: &TestApp, username: &str) -> String {
+    web_login(app, username, "hallpass", "hallpass-nonce").await.0
+}
+
 async fn page(app: &TestApp, path: &str, cookie: &str) -> Response {
     app.client.get(app.url(path)).header("cookie", cookie).send().await.unwrap()
 }

@@ -10,8 +10,7 @@ use crate::in_a_browser;
 in_a_browser!(sign_in_look_around_and_sign_out, sign_up_with_a_mistake_first);
 
 async fn sign_in_look_around_and_sign_out() {
-    let app = TestApp::spawn(Backend::Sqlite).await;
-    app.register("walker").await;
+    let (app, _weather, _) = crate::dashboard_page::runner(Backend::Sqlite).await;
     let browser = Browser::start().await;
     let b = &browser.client;
     let mut problems = Vec::new();
@@ -36,8 +35,12 @@ async fn sign_in_look_around_and_sign_out() {
     let who = b.wait().for_element(Locator::Css(".who")).await.unwrap().text().await.unwrap();
     assert_eq!(b.current_url().await.unwrap().path(), "/dashboard");
     assert_eq!(who, "Signed in as walker");
+    assert_eq!(b.find_all(Locator::Css("svg[role=img]")).await.unwrap().len(), 2, "the weekly charts");
     browser.screenshot("dashboard").await;
     problems.push(("dashboard", browser.accessibility_problems().await));
+    b.set_window_size(360, 800).await.unwrap();
+    browser.screenshot("dashboard-phone").await;
+    b.set_window_size(1280, 900).await.unwrap();
 
     b.goto(&app.url("/no-such-page")).await.unwrap();
     assert_eq!(b.find(Locator::Css("h1")).await.unwrap().text().await.unwrap(), "Not Found");
