@@ -5,6 +5,7 @@
 //! A page is a template struct and a handler in this module (or, later, in its
 //! feature's module) plus one line in [`router`].
 
+mod account;
 mod assets;
 mod auth;
 mod chart;
@@ -38,6 +39,9 @@ pub fn router() -> Router<AppState> {
         .route("/logout", post(auth::logout))
         .route("/signup", get(signup::signup_form).post(signup::signup))
         .route("/setup", get(setup::setup_form).post(setup::setup))
+        .route("/account", get(account::account))
+        .route("/account/sessions/end", post(account::end_session))
+        .route("/account/sign-out-everywhere", post(account::sign_out_everywhere))
         .route("/assets/{name}", get(assets::serve))
 }
 

@@ -244,3 +244,49 @@ async fn sign_up_names_every_bad_field_then_signs_in(backend: Backend) {
     assert_eq!(closed.get("/signup", None).await.status(), StatusCode::NOT_FOUND);
     assert!(!closed.get("/login", None).await.text().await.unwrap().contains("/signup"));
 }
+
+on_both_backends!(the_account_page_ends_sessions_here_and_everywhere);
+
+async fn the_account_page_ends_sessions_here_and_everywhere(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let registered = app.register("walker").await;
+    let cookie = signed_in(&app, "walker").await;
+    let html = page(&app, "/account", &cookie).await.text().await.unwrap();
+    assert!(html.contains("(this browser)"), "{html}");
+    assert_eq!(html.matches("name=\"session_id\"").count(), 2, "registration's session and this one");
+    let token = page_token(&app, &cookie).await;
+
+    // End the API session from the page: its access token stops at once.
+    let fields = [("session_id", registered.session_id.as_str()), ("csrf_token", token.as_str())];
+    let res = post_form(&app, "/account/sessions/end", &cookie, &fields).await;
+    assert_eq!(
+        (res.status(), res.headers()["location"].to_str().unwrap()),
+        (StatusCode::SEE_OTHER, "/account")
+    );
+    assert_eq!(
+        app.get("/api/v1/users/me", Some(&registered.access)).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    // Someone else's session, or nonsense: 404, nothing ended.
+    let other = app.register("other").await;
+    let fields = [("session_id", other.session_id.as_str()), ("csrf_token", token.as_str())];
+    assert_eq!(
+        post_form(&app, "/account/sessions/end", &cookie, &fields).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(app.get("/api/v1/users/me", Some(&other.access)).await.status(), StatusCode::OK);
+
+    // Sign out everywhere: forged first (nothing happens), then for real.
+    let api = app.login_ok("walker").await;
+    let res = post_form(&app, "/account/sign-out-everywhere", &cookie, &[("csrf_token", "forged")]).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert_eq!(app.get("/api/v1/users/me", Some(&api.access)).await.status(), StatusCode::OK);
+    let res = post_form(&app, "/account/sign-out-everywhere", &cookie, &[("csrf_token", &token)]).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(app.get("/api/v1/users/me", Some(&api.access)).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        page(&app, "/account", &cookie).await.status(),
+        StatusCode::SEE_OTHER,
+        "the browser is signed out"
+    );
+}

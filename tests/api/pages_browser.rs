@@ -47,10 +47,22 @@ async fn sign_in_look_around_and_sign_out() {
     browser.screenshot("not-found").await;
     problems.push(("not found", browser.accessibility_problems().await));
 
+    // Sign out everywhere from the account page: the API's tokens stop too.
+    let api = app.login_ok("walker").await;
     b.goto(&app.url("/dashboard")).await.unwrap();
-    b.find(Locator::Css("nav button")).await.unwrap().click().await.unwrap();
+    b.find(Locator::LinkText("Account")).await.unwrap().click().await.unwrap();
+    b.wait().for_element(Locator::Css("#sessions-heading")).await.unwrap();
+    browser.screenshot("account").await;
+    problems.push(("account", browser.accessibility_problems().await));
+    let everywhere = Locator::XPath("//button[normalize-space()='Sign out everywhere']");
+    b.find(everywhere).await.unwrap().click().await.unwrap();
+    b.accept_alert().await.unwrap();
     b.wait().for_element(Locator::LinkText("Sign in")).await.unwrap();
     assert_eq!(b.current_url().await.unwrap().path(), "/");
+    assert_eq!(
+        app.get("/api/v1/users/me", Some(&api.access)).await.status(),
+        reqwest::StatusCode::UNAUTHORIZED
+    );
     browser.close().await;
 
     let problems: Vec<_> = problems.into_iter().filter(|(_, found)| !found.is_empty()).collect();

@@ -1,0 +1,182 @@
+//! `/account`: the profile, and the sessions of the account — every browser and
+//! program signed in — with "end this one" and "sign out everywhere".
+
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::auth::{check_post, form};
+use super::errors::page_error;
+use super::render;
+use super::session::{SignedIn, Visitor, session_cookie, set_cookie};
+use crate::app::AppState;
+use crate::audit::{Action, Event};
+use crate::auth::sessions;
+use crate::clock::rfc3339;
+use crate::cluster::Invalidation;
+use crate::domain::ids::SessionId;
+use crate::http::client_ip::ClientIp;
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::listing::Listing;
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountPage<'a> {
+    username: Option<&'a str>,
+    csrf: &'a str,
+    email: String,
+    name: String,
+    roles: String,
+    sessions: Vec<SessionRow>,
+}
+
+struct SessionRow {
+    id: String,
+    device: String,
+    ip: String,
+    last_used: String,
+    current: bool,
+}
+
+/// Sessions shown (the newest).
+const SHOWN: u64 = 50;
+
+pub async fn account(State(state): State<AppState>, Visitor(visitor): Visitor) -> Response {
+    let Some(visitor) = visitor else {
+        return Redirect::to("/login").into_response();
+    };
+    match gather(&state, &visitor).await {
+        Ok(page) => render(StatusCode::OK, &page),
+        Err(err) => page_error(&err, Some(&visitor)),
+    }
+}
+
+async fn gather<'a>(state: &AppState, visitor: &'a SignedIn) -> ApiResult<AccountPage<'a>> {
+    let user_id = &visitor.principal.user_id;
+    let user = crate::accounts::store::find(&state.db, user_id).await?.ok_or(ApiError::NotFound)?;
+    let order = sessions::DEFAULT_ORDER.to_vec();
+    let listing = Listing { page: 0, count: SHOWN, total: false, filter: None, order };
+    let open = sessions::list_open(&state.db, user_id, state.clock.now(), &listing).await?.items;
+    let sessions = open
+        .into_iter()
+        .map(|s| SessionRow {
+            current: s.id == visitor.session_id,
+            device: if s.user_agent.is_empty() {
+                "unknown".into()
+            } else {
+                s.user_agent.chars().take(80).collect()
+            },
+            ip: s.ip,
+            last_used: rfc3339(s.last_used_at).replace('T', " ").replace('Z', " UTC"),
+            id: s.id,
+        })
+        .collect();
+    Ok(AccountPage {
+        username: Some(&visitor.username),
+        csrf: &visitor.csrf,
+        email: user.email.unwrap_or_default(),
+        name: user.name,
+        roles: user.roles.join(", "),
+        sessions,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct EndForm {
+    #[serde(default)]
+    session_id: String,
+    #[serde(default)]
+    csrf_token: String,
+}
+
+/// Ends one of the account's sessions (this browser's too: then it is signed out).
+pub async fn end_session(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    Visitor(visitor): Visitor,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(visitor) = visitor else {
+        return Redirect::to("/login").into_response();
+    };
+    let ended = async {
+        let form: EndForm = form(&body)?;
+        check_post(&state, &visitor, &headers, &form.csrf_token)?;
+        let id = SessionId::parse(&form.session_id).ok_or(ApiError::NotFound)?;
+        let now = state.clock.now();
+        let user = &visitor.principal.user_id;
+        let mut tx = state.db.begin().await?;
+        if !sessions::revoke_own(&mut tx, &id, user, now).await? {
+            return Err(ApiError::NotFound);
+        }
+        let details = json!({ "session_id": id, "via": "web" });
+        Event::new(Action::SessionRevoked)
+            .actor(user)
+            .target(user)
+            .ip(ip)
+            .details(details)
+            .record(&mut tx, now)
+            .await?;
+        tx.commit().await?;
+        state.gate.invalidate(vec![Invalidation::Session(id.to_string())]).await;
+        Ok(id.as_str() == visitor.session_id)
+    };
+    match ended.await {
+        Ok(true) => signed_out(&state),
+        Ok(false) => Redirect::to("/account").into_response(),
+        Err(err) => page_error(&err, Some(&visitor)),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CsrfOnly {
+    #[serde(default)]
+    csrf_token: String,
+}
+
+/// Ends every session of the account: every browser, every access token.
+pub async fn sign_out_everywhere(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    Visitor(visitor): Visitor,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(visitor) = visitor else {
+        return Redirect::to("/login").into_response();
+    };
+    let ended = async {
+        let form: CsrfOnly = form(&body)?;
+        check_post(&state, &visitor, &headers, &form.csrf_token)?;
+        let now = state.clock.now();
+        let user = &visitor.principal.user_id;
+        let mut tx = state.db.begin().await?;
+        let revoked = sessions::revoke_all_of(&mut tx, user, None, now).await?;
+        let details = json!({ "scope": "all", "sessions": revoked, "via": "web" });
+        Event::new(Action::Logout)
+            .actor(user)
+            .target(user)
+            .ip(ip)
+            .details(details)
+            .record(&mut tx, now)
+            .await?;
+        tx.commit().await?;
+        state.gate.invalidate(revoked.into_iter().map(Invalidation::Session).collect()).await;
+        Ok::<_, ApiError>(())
+    };
+    match ended.await {
+        Ok(()) => signed_out(&state),
+        Err(err) => page_error(&err, Some(&visitor)),
+    }
+}
+
+fn signed_out(state: &AppState) -> Response {
+    let mut response = Redirect::to("/").into_response();
+    set_cookie(&mut response, state, session_cookie(state), None);
+    response
+}
