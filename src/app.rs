@@ -171,8 +171,8 @@ impl Application {
             );
         }
         if let Some(link) = crate::pages::setup::setup_link(&self.state).await? {
-            // On the console, not in the log: the link is a secret, good for one hour
-            // and one use.
+            // Printed plainly for whoever starts the server. It also reaches wherever
+            // stderr goes (journald, docker logs): hence one use and one hour.
             eprintln!(
                 "\nNo administrator exists yet. Create the first one within the hour at\n\n    {link}\n\n\
                  (or from the shell: HALLPASS_PASSWORD=… hallpass user create --username admin --role admin)\n"

@@ -59,8 +59,9 @@ crate::statements! {
     REVOKE_OWN = "UPDATE sessions SET revoked_at = $3
          WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL AND expires_at > $3 AND last_used_at > $4";
     SET_WEB_SECRET = "UPDATE sessions SET web_secret_hash = $2 WHERE id = $1";
-    FIND_WEB_SESSION = "SELECT id FROM sessions WHERE web_secret_hash = $1";
-    TOUCH = "UPDATE sessions SET last_used_at = $2 WHERE id = $1 AND last_used_at < $3 AND revoked_at IS NULL";
+    FIND_WEB_SESSION = "SELECT id, last_used_at FROM sessions WHERE web_secret_hash = $1
+         AND revoked_at IS NULL AND expires_at > $2 AND last_used_at > $3";
+    TOUCH = "UPDATE sessions SET last_used_at = $2 WHERE id = $1 AND revoked_at IS NULL AND last_used_at > $3";
     REVOKE_ALL_OF = "UPDATE sessions SET revoked_at = $3
          WHERE user_id = $1 AND revoked_at IS NULL AND (CAST($2 AS TEXT) IS NULL OR id <> $2) RETURNING id";
 }
@@ -249,17 +250,24 @@ pub async fn attach_web_secret(tx: &mut Tx, session_id: &str) -> Result<String, 
 }
 
 /// The session a web cookie secret belongs to.
-pub async fn find_by_web_secret(db: &Db, secret: &str) -> Result<Option<String>, StoreError> {
+/// The open session a web cookie secret belongs to (not revoked, within both its
+/// absolute and its idle lifetime), and when it was last used.
+pub async fn find_by_web_secret(
+    db: &Db,
+    secret: &str,
+    now: Timestamp,
+) -> Result<Option<(String, Timestamp)>, StoreError> {
     if !super::opaque::WEB_SESSION.looks_valid(secret) {
         return Ok(None);
     }
-    db.read_optional(FIND_WEB_SESSION, params![super::opaque::WEB_SESSION.lookup_hash(secret)]).await
+    let hash = super::opaque::WEB_SESSION.lookup_hash(secret);
+    db.read_optional(FIND_WEB_SESSION, params![hash, now, now - IDLE_LIFETIME]).await
 }
 
 /// Marks a web session used (at most once a minute), so that an active browser is
 /// not signed out by the idle lifetime.
 pub async fn touch(db: &Db, session_id: &str, now: Timestamp) -> Result<(), StoreError> {
-    db.execute(TOUCH, params![session_id, now, now - 60]).await?;
+    db.execute(TOUCH, params![session_id, now, now - IDLE_LIFETIME]).await?;
     Ok(())
 }
 

@@ -32,9 +32,12 @@ struct LoginPage<'a> {
     registration_open: bool,
 }
 
-/// A nonce for a signed-out visitor's form (its cookie) and the form's token.
-pub fn fresh_nonce(state: &AppState) -> (String, String) {
-    let nonce = crate::auth::opaque::WEB_SESSION.generate();
+/// The nonce of a signed-out visitor's forms (its cookie: kept when it has one, so
+/// forms open in several tabs all work) and the forms' token.
+pub fn fresh_nonce(state: &AppState, headers: &HeaderMap) -> (String, String) {
+    let nonce = read_cookie(headers, nonce_cookie(state))
+        .filter(|n| crate::auth::opaque::WEB_SESSION.looks_valid(n))
+        .unwrap_or_else(|| crate::auth::opaque::WEB_SESSION.generate());
     let csrf = state.csrf.for_nonce(&nonce);
     (nonce, csrf)
 }
@@ -52,8 +55,14 @@ pub fn genuine_form(state: &AppState, headers: &HeaderMap, token: &str) -> ApiRe
 }
 
 /// A fresh sign-in form, with its nonce cookie.
-fn login_page(state: &AppState, status: StatusCode, login: &str, error: Option<&str>) -> Response {
-    let (nonce, csrf) = fresh_nonce(state);
+fn login_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    login: &str,
+    error: Option<&str>,
+) -> Response {
+    let (nonce, csrf) = fresh_nonce(state, headers);
     let mut response = render(
         status,
         &LoginPage {
@@ -68,11 +77,15 @@ fn login_page(state: &AppState, status: StatusCode, login: &str, error: Option<&
     response
 }
 
-pub async fn login_form(State(state): State<AppState>, Visitor(visitor): Visitor) -> Response {
+pub async fn login_form(
+    State(state): State<AppState>,
+    Visitor(visitor): Visitor,
+    headers: HeaderMap,
+) -> Response {
     if visitor.is_some() {
         return Redirect::to("/dashboard").into_response();
     }
-    login_page(&state, StatusCode::OK, "", None)
+    login_page(&state, &headers, StatusCode::OK, "", None)
 }
 
 #[derive(Deserialize)]
@@ -113,7 +126,13 @@ pub async fn login(
         }
         Ok(None) => {
             let login: String = form.username.chars().take(256).collect();
-            login_page(&state, StatusCode::UNAUTHORIZED, &login, Some("Wrong username or password."))
+            login_page(
+                &state,
+                &headers,
+                StatusCode::UNAUTHORIZED,
+                &login,
+                Some("Wrong username or password."),
+            )
         }
         Err(err) => page_error(&err, None),
     }

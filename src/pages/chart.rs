@@ -57,14 +57,14 @@ pub fn svg(id: &str, title: &str, unit: &str, kind: Kind, points: &[Point]) -> S
     let top = (max / step).ceil().max(1.0) * step;
     let (plot_w, plot_h) = (WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM);
     let y = |v: f64| TOP + plot_h - v / top * plot_h;
-    let mut tick = 0.0;
-    while tick <= top + step / 2.0 {
+    let decimals = if step >= 1.0 { 0 } else { (-step.log10().floor()) as usize };
+    for i in 0..=((top / step).round() as usize) {
+        let tick = i as f64 * step;
         let (right, at, label_x, label_y) = (WIDTH - RIGHT, y(tick), LEFT - 6.0, y(tick) + 4.0);
         let _ = write!(
             out,
-            r#"<line class="grid" x1="{LEFT}" x2="{right}" y1="{at:.1}" y2="{at:.1}"/><text class="tick" x="{label_x}" y="{label_y:.1}" text-anchor="end">{tick}</text>"#,
+            r#"<line class="grid" x1="{LEFT}" x2="{right}" y1="{at:.1}" y2="{at:.1}"/><text class="tick" x="{label_x}" y="{label_y:.1}" text-anchor="end">{tick:.decimals$}</text>"#,
         );
-        tick += step;
     }
     let _ = write!(out, r#"<line class="axis" x1="{LEFT}" x2="{LEFT}" y1="{TOP}" y2="{}"/>"#, TOP + plot_h);
     let slot = plot_w / points.len().max(1) as f64;

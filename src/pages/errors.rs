@@ -53,7 +53,7 @@ pub fn page_error(err: &ApiError, visitor: Option<&SignedIn>) -> Response {
 }
 
 /// Paths nobody serves: a page for browsers, problem+json for the API and programs.
-pub async fn fallback(request: Request) -> Response {
+pub async fn fallback(visitor: super::session::Visitor, request: Request) -> Response {
     let path = request.uri().path();
     let wants_html = request
         .headers()
@@ -61,7 +61,7 @@ pub async fn fallback(request: Request) -> Response {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|accept| accept.contains("text/html"));
     if wants_html && !path.starts_with("/api/") {
-        page_error(&ApiError::NotFound, None)
+        page_error(&ApiError::NotFound, visitor.0.as_ref())
     } else {
         ApiError::NotFound.into_response()
     }

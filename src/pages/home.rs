@@ -110,12 +110,12 @@ async fn gather<'a>(state: &AppState, visitor: &'a SignedIn) -> ApiResult<Dashbo
 impl From<Run> for RecentRun {
     fn from(run: Run) -> Self {
         let seconds = run.time.round() as i64;
-        let pace = run.time / (run.distance / 1000.0);
+        let pace = (run.time / (run.distance / 1000.0)).round() as i64;
         Self {
             date: date_text(run.date),
             km: format!("{:.2}", run.distance / 1000.0),
             duration: format!("{}:{:02}:{:02}", seconds / 3600, seconds % 3600 / 60, seconds % 60),
-            pace: format!("{}:{:02} /km", (pace / 60.0).floor(), (pace % 60.0).round() as i64 % 60),
+            pace: format!("{}:{:02} /km", pace / 60, pace % 60),
             weather: run.weather.map_or_else(|| run.weather_status.as_str().to_owned(), |w| w.summary),
         }
     }

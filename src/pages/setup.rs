@@ -100,20 +100,25 @@ async fn check(state: &AppState, token: &str) -> ApiResult<()> {
 
 fn setup_page(
     state: &AppState,
+    headers: &HeaderMap,
     status: StatusCode,
     form: &SetupForm,
     token: &str,
     errors: &[FieldError],
 ) -> Response {
-    let (nonce, csrf) = fresh_nonce(state);
+    let (nonce, csrf) = fresh_nonce(state, headers);
     let mut response = render(status, &SetupPage { username: None, csrf: &csrf, token, form, errors });
     set_cookie(&mut response, state, nonce_cookie(state), Some(&nonce));
     response
 }
 
-pub async fn setup_form(State(state): State<AppState>, Query(query): Query<TokenQuery>) -> Response {
+pub async fn setup_form(
+    State(state): State<AppState>,
+    Query(query): Query<TokenQuery>,
+    headers: HeaderMap,
+) -> Response {
     match check(&state, &query.token).await {
-        Ok(()) => setup_page(&state, StatusCode::OK, &SetupForm::default(), &query.token, &[]),
+        Ok(()) => setup_page(&state, &headers, StatusCode::OK, &SetupForm::default(), &query.token, &[]),
         Err(err) => page_error(&err, None),
     }
 }
@@ -143,7 +148,12 @@ pub async fn setup(
             response
         }
         Err(ApiError::Validation(errors)) => {
-            setup_page(&state, StatusCode::UNPROCESSABLE_ENTITY, &form, &form.token, &errors)
+            setup_page(&state, &headers, StatusCode::UNPROCESSABLE_ENTITY, &form, &form.token, &errors)
+        }
+        Err(ApiError::Conflict { detail, .. }) => {
+            let field = if detail.contains("e-mail") { "email" } else { "username" };
+            let errors = [FieldError::new(field, detail)];
+            setup_page(&state, &headers, StatusCode::CONFLICT, &form, &form.token, &errors)
         }
         Err(err) => page_error(&err, None),
     }

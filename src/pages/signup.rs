@@ -51,22 +51,32 @@ pub struct SignupForm {
     csrf_token: String,
 }
 
-fn signup_page(state: &AppState, status: StatusCode, form: &SignupForm, errors: &[FieldError]) -> Response {
-    let (nonce, csrf) = fresh_nonce(state);
+fn signup_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    form: &SignupForm,
+    errors: &[FieldError],
+) -> Response {
+    let (nonce, csrf) = fresh_nonce(state, headers);
     let min_length = state.config.password_min_length;
     let mut response = render(status, &SignupPage { username: None, csrf: &csrf, form, errors, min_length });
     set_cookie(&mut response, state, nonce_cookie(state), Some(&nonce));
     response
 }
 
-pub async fn signup_form(State(state): State<AppState>, Visitor(visitor): Visitor) -> Response {
+pub async fn signup_form(
+    State(state): State<AppState>,
+    Visitor(visitor): Visitor,
+    headers: HeaderMap,
+) -> Response {
     if !state.config.registration_open {
         return page_error(&ApiError::NotFound, visitor.as_ref());
     }
     if visitor.is_some() {
         return Redirect::to("/dashboard").into_response();
     }
-    signup_page(&state, StatusCode::OK, &SignupForm::default(), &[])
+    signup_page(&state, &headers, StatusCode::OK, &SignupForm::default(), &[])
 }
 
 pub async fn signup(
@@ -94,12 +104,12 @@ pub async fn signup(
             response
         }
         Err(ApiError::Validation(errors)) => {
-            signup_page(&state, StatusCode::UNPROCESSABLE_ENTITY, &form, &errors)
+            signup_page(&state, &headers, StatusCode::UNPROCESSABLE_ENTITY, &form, &errors)
         }
         Err(ApiError::Conflict { detail, .. }) => {
             let field = if detail.contains("e-mail") { "email" } else { "username" };
             let errors = [FieldError::new(field, detail)];
-            signup_page(&state, StatusCode::CONFLICT, &form, &errors)
+            signup_page(&state, &headers, StatusCode::CONFLICT, &form, &errors)
         }
         Err(err) => page_error(&err, None),
     }

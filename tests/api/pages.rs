@@ -156,6 +156,14 @@ async fn forms_refuse_forged_posts_and_change_nothing(backend: Backend) {
     let sessions: Value = app.get("/api/v1/auth/sessions", Some(&tokens.access)).await.json().await.unwrap();
     assert_eq!(sessions["total"], 2, "registration's and this login's sessions only");
 
+    // Sign-in forms open in two tabs share the visitor's nonce: the first still works.
+    let (first, nonce) = login_form(&app, "hallpass-nonce").await;
+    let res = app.client.get(app.url("/login")).header("cookie", &nonce).send().await.unwrap();
+    let again = set_cookie(res.headers(), "hallpass-nonce").map(|(v, _)| format!("hallpass-nonce={v}"));
+    assert_eq!(again.as_deref(), Some(nonce.as_str()), "the same nonce");
+    let fields = [("username", "walker"), ("password", PASSWORD), ("csrf_token", first.as_str())];
+    assert_eq!(post_form(&app, "/login", &nonce, &fields).await.status(), StatusCode::SEE_OTHER);
+
     // Signing out with a missing or wrong token, or cross-site: 403, still signed in.
     let (cookie, _) = web_login(&app, "walker", "hallpass", "hallpass-nonce").await;
     let token = page_token(&app, &cookie).await;
@@ -181,6 +189,15 @@ async fn a_session_ended_through_the_api_signs_the_browser_out(backend: Backend)
         (res.status(), res.headers()["location"].to_str().unwrap()),
         (StatusCode::SEE_OTHER, "/login")
     );
+
+    // The idle lifetime (7 days) holds for browsers too; using the page keeps it alive.
+    let (cookie, _) = web_login(&app, "walker", "hallpass", "hallpass-nonce").await;
+    app.clock.advance(6 * 86400);
+    assert_eq!(page(&app, "/dashboard", &cookie).await.status(), StatusCode::OK);
+    app.clock.advance(6 * 86400);
+    assert_eq!(page(&app, "/dashboard", &cookie).await.status(), StatusCode::OK, "used six days ago");
+    app.clock.advance(8 * 86400);
+    assert_eq!(page(&app, "/dashboard", &cookie).await.status(), StatusCode::SEE_OTHER, "idle for 8 days");
 }
 
 async fn cookies_are_host_only_and_secure_over_https(backend: Backend) {
