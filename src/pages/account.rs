@@ -15,13 +15,15 @@ use super::render;
 use super::session::{SignedIn, Visitor, session_cookie, set_cookie};
 use crate::app::AppState;
 use crate::audit::{Action, Event};
+use crate::auth::permissions::Permission;
 use crate::auth::sessions;
 use crate::clock::rfc3339;
 use crate::cluster::Invalidation;
-use crate::domain::ids::SessionId;
+use crate::domain::ids::{SessionId, TokenId};
 use crate::http::client_ip::ClientIp;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::listing::Listing;
+use crate::tokens::{self, store as tokens_store};
 
 #[derive(Template)]
 #[template(path = "account.html")]
@@ -32,6 +34,22 @@ struct AccountPage<'a> {
     name: String,
     roles: String,
     sessions: Vec<SessionRow>,
+    tokens: Vec<TokenRow>,
+    /// A token just made: its secret, shown this once.
+    new_secret: Option<String>,
+    token_error: Option<String>,
+}
+
+struct TokenRow {
+    id: String,
+    name: String,
+    created: String,
+    last_used: String,
+    expires: String,
+}
+
+fn when(at: Option<i64>, none: &str) -> String {
+    at.map_or_else(|| none.to_owned(), |at| rfc3339(at).replace('T', " ").replace('Z', " UTC"))
 }
 
 struct SessionRow {
@@ -49,9 +67,20 @@ pub async fn account(State(state): State<AppState>, Visitor(visitor): Visitor) -
     let Some(visitor) = visitor else {
         return Redirect::to("/login").into_response();
     };
-    match gather(&state, &visitor).await {
-        Ok(page) => render(StatusCode::OK, &page),
-        Err(err) => page_error(&err, Some(&visitor)),
+    show(&state, &visitor, StatusCode::OK, None, None).await
+}
+
+/// The account page, with a new token's secret or a token form's error.
+async fn show(
+    state: &AppState,
+    visitor: &SignedIn,
+    status: StatusCode,
+    new_secret: Option<String>,
+    token_error: Option<String>,
+) -> Response {
+    match gather(state, visitor).await {
+        Ok(page) => render(status, &AccountPage { new_secret, token_error, ..page }),
+        Err(err) => page_error(&err, Some(visitor)),
     }
 }
 
@@ -75,7 +104,29 @@ async fn gather<'a>(state: &AppState, visitor: &'a SignedIn) -> ApiResult<Accoun
             id: s.id,
         })
         .collect();
+    let token_listing = Listing {
+        page: 0,
+        count: SHOWN,
+        total: false,
+        filter: None,
+        order: tokens_store::DEFAULT_ORDER.to_vec(),
+    };
+    let tokens = tokens_store::list_of(&state.db, user_id, &token_listing)
+        .await?
+        .items
+        .into_iter()
+        .map(|t| TokenRow {
+            created: when(Some(t.created_at), ""),
+            last_used: when(t.last_used_at, "never"),
+            expires: when(t.expires_at, "never"),
+            id: t.id,
+            name: t.name,
+        })
+        .collect();
     Ok(AccountPage {
+        tokens,
+        new_secret: None,
+        token_error: None,
         username: Some(&visitor.username),
         csrf: &visitor.csrf,
         email: user.email.unwrap_or_default(),
@@ -171,6 +222,78 @@ pub async fn sign_out_everywhere(
     };
     match ended.await {
         Ok(()) => signed_out(&state),
+        Err(err) => page_error(&err, Some(&visitor)),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct NewTokenForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    csrf_token: String,
+}
+
+/// Makes an API token for the signed-in user; its secret is shown once, on the page.
+pub async fn create_token(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    Visitor(visitor): Visitor,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(visitor) = visitor else {
+        return Redirect::to("/login").into_response();
+    };
+    let made = async {
+        let form: NewTokenForm = form(&body)?;
+        check_post(&state, &visitor, &headers, &form.csrf_token)?;
+        visitor.principal.require(Permission::TokensWrite)?;
+        let name = tokens::issue::check_name(&form.name)?;
+        let user = &visitor.principal.user_id;
+        let minting =
+            tokens::issue::Minting { owner: user, actor: user, name, scopes: None, expires_at: None };
+        Ok::<_, ApiError>(tokens::issue::mint(&state, minting, ip).await?.1)
+    };
+    match made.await {
+        Ok(secret) => show(&state, &visitor, StatusCode::CREATED, Some(secret), None).await,
+        Err(ApiError::Validation(errors)) => {
+            let message = errors.first().map(|e| format!("The name {}.", e.message));
+            show(&state, &visitor, StatusCode::UNPROCESSABLE_ENTITY, None, message).await
+        }
+        Err(err) => page_error(&err, Some(&visitor)),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct RevokeForm {
+    #[serde(default)]
+    token_id: String,
+    #[serde(default)]
+    csrf_token: String,
+}
+
+/// Revokes one of the signed-in user's API tokens.
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    Visitor(visitor): Visitor,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(visitor) = visitor else {
+        return Redirect::to("/login").into_response();
+    };
+    let revoked = async {
+        let form: RevokeForm = form(&body)?;
+        check_post(&state, &visitor, &headers, &form.csrf_token)?;
+        visitor.principal.require(Permission::TokensWrite)?;
+        let id = TokenId::parse(&form.token_id).ok_or(ApiError::NotFound)?;
+        let user = &visitor.principal.user_id;
+        tokens::issue::revoke(&state, user, Some(user), &id, ip).await
+    };
+    match revoked.await {
+        Ok(()) => Redirect::to("/account").into_response(),
         Err(err) => page_error(&err, Some(&visitor)),
     }
 }

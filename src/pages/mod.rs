@@ -42,6 +42,8 @@ pub fn router() -> Router<AppState> {
         .route("/account", get(account::account))
         .route("/account/sessions/end", post(account::end_session))
         .route("/account/sign-out-everywhere", post(account::sign_out_everywhere))
+        .route("/account/tokens", post(account::create_token))
+        .route("/account/tokens/revoke", post(account::revoke_token))
         .route("/assets/{name}", get(assets::serve))
 }
 

@@ -3,19 +3,16 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use utoipa::{IntoParams, ToSchema};
 
-use super::store::{self, ApiToken, NewToken};
+use super::issue::{Minting, mint};
+use super::store::{self, ApiToken};
 use crate::app::AppState;
-use crate::audit::{Action, Event};
-use crate::auth::opaque::API_TOKEN;
 use crate::auth::permissions::{Permission, PermissionSet};
 use crate::auth::principal::Principal;
 use crate::clock::rfc3339;
-use crate::cluster::Invalidation;
 use crate::domain::ids::{TokenId, UserId};
 use crate::http::client_ip::ClientIp;
 use crate::http::error::{ApiError, ApiResult, Problem};
@@ -83,10 +80,7 @@ pub(crate) async fn create_token(
         return Err(ApiError::Forbidden("API tokens cannot create tokens".into()));
     }
     let now = state.clock.now();
-    let name = body.name.trim();
-    if name.is_empty() || body.name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(ApiError::invalid("name", "must be 1 to 100 characters without control characters"));
-    }
+    let name = super::issue::check_name(&body.name)?;
     let owner_permissions = match body.user_id.as_ref() {
         None => principal.permissions,
         Some(id) if *id == principal.user_id => principal.permissions,
@@ -123,26 +117,9 @@ pub(crate) async fn create_token(
         }
     };
     let owner_id = body.user_id.as_ref().unwrap_or(&principal.user_id);
-    let secret = API_TOKEN.generate();
-    let hash = API_TOKEN.lookup_hash(&secret);
-    let new = NewToken {
-        user_id: owner_id,
-        name,
-        token_hash: &hash,
-        scopes: scopes.as_deref(),
-        expires_at,
-        created_by: &principal.user_id,
-    };
-    let mut tx = state.db.begin().await?;
-    let token = store::insert(&mut tx, new, now).await?;
-    Event::new(Action::TokenCreated)
-        .actor(&principal.user_id)
-        .target(owner_id)
-        .ip(ip)
-        .details(json!({ "token_id": token.id, "name": token.name, "scopes": token.scopes }))
-        .record(&mut tx, now)
-        .await?;
-    tx.commit().await?;
+    let minting =
+        Minting { owner: owner_id, actor: &principal.user_id, name, scopes: scopes.as_deref(), expires_at };
+    let (token, secret) = mint(&state, minting, ip).await?;
     Ok((StatusCode::CREATED, Json(TokenView::new(token, Some(secret)))))
 }
 
@@ -191,18 +168,7 @@ pub(crate) async fn delete_token(
     Path(id): Path<TokenId>,
 ) -> ApiResult<StatusCode> {
     principal.require(Permission::TokensWrite)?;
-    let now = state.clock.now();
     let owner = (!principal.can(Permission::UsersAdmin)).then_some(&principal.user_id);
-    let mut tx = state.db.begin().await?;
-    let owner_id = store::revoke(&mut tx, &id, owner, now).await?.ok_or(ApiError::NotFound)?;
-    Event::new(Action::TokenRevoked)
-        .actor(&principal.user_id)
-        .target(&owner_id)
-        .ip(ip)
-        .details(json!({ "token_id": id }))
-        .record(&mut tx, now)
-        .await?;
-    tx.commit().await?;
-    state.gate.invalidate(vec![Invalidation::ApiToken(id.to_string())]).await;
+    super::issue::revoke(&state, &principal.user_id, owner, &id, ip).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -307,3 +307,51 @@ async fn the_account_page_ends_sessions_here_and_everywhere(backend: Backend) {
         "the browser is signed out"
     );
 }
+
+on_both_backends!(api_tokens_are_made_shown_once_and_revoked_on_the_account_page);
+
+async fn api_tokens_are_made_shown_once_and_revoked_on_the_account_page(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.register("walker").await;
+    let cookie = signed_in(&app, "walker").await;
+    let token = page_token(&app, &cookie).await;
+    let res = post_form(&app, "/account/tokens", &cookie, &[("name", "  "), ("csrf_token", &token)]).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.text().await.unwrap().contains("id=\"token-error\""));
+    let res =
+        post_form(&app, "/account/tokens", &cookie, &[("name", "backup"), ("csrf_token", "forged")]).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+
+    let res =
+        post_form(&app, "/account/tokens", &cookie, &[("name", "backup script"), ("csrf_token", &token)])
+            .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let html = res.text().await.unwrap();
+    let secret = html.split("id=\"new-token\">").nth(1).unwrap().split('<').next().unwrap().to_owned();
+    assert!(secret.starts_with("hp_"), "{secret}");
+    let me = app.client.get(app.url("/api/v1/users/me")).header("authorization", format!("Token {secret}"));
+    assert_eq!(me.send().await.unwrap().status(), StatusCode::OK);
+    // Listed, never shown again.
+    let html = page(&app, "/account", &cookie).await.text().await.unwrap();
+    assert!(html.contains("backup script") && !html.contains(&secret));
+    let id = html.split("name=\"token_id\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    let res =
+        post_form(&app, "/account/tokens/revoke", &cookie, &[("token_id", &id), ("csrf_token", &token)])
+            .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let me = app.client.get(app.url("/api/v1/users/me")).header("authorization", format!("Token {secret}"));
+    assert_eq!(me.send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    // Someone else's token id: 404, it keeps working.
+    let other = app.register("other").await;
+    let res = app.post_json("/api/v1/tokens", &json!({"name": "theirs"}), Some(&other.access)).await;
+    let theirs: Value = res.json().await.unwrap();
+    let fields = [("token_id", theirs["id"].as_str().unwrap()), ("csrf_token", token.as_str())];
+    assert_eq!(
+        post_form(&app, "/account/tokens/revoke", &cookie, &fields).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    let theirs_secret = theirs["token"].as_str().unwrap();
+    let me =
+        app.client.get(app.url("/api/v1/users/me")).header("authorization", format!("Token {theirs_secret}"));
+    assert_eq!(me.send().await.unwrap().status(), StatusCode::OK);
+}

@@ -86,6 +86,43 @@ async fn sign_up_with_a_mistake_first() {
     b.find(Locator::Css("form button[type=submit]")).await.unwrap().click().await.unwrap();
     let who = b.wait().for_element(Locator::Css(".who")).await.unwrap().text().await.unwrap();
     assert_eq!(who, "Signed in as runner");
+    // An API token: made on the account page, shown once, works, then revoked.
+    b.find(Locator::LinkText("Account")).await.unwrap().click().await.unwrap();
+    b.wait().for_element(Locator::Id("token-name")).await.unwrap().send_keys("laptop script").await.unwrap();
+    b.find(Locator::XPath("//button[normalize-space()='Create token']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let secret = b.wait().for_element(Locator::Id("new-token")).await.unwrap().text().await.unwrap();
+    browser.screenshot("account-new-token").await;
+    let tokens_page = browser.accessibility_problems().await;
+    let me = |secret: String| {
+        let req =
+            app.client.get(app.url("/api/v1/users/me")).header("authorization", format!("Token {secret}"));
+        async move { req.send().await.unwrap().status() }
+    };
+    assert_eq!(me(secret.clone()).await, reqwest::StatusCode::OK);
+    b.find(Locator::XPath("//button[starts-with(normalize-space(), 'Revoke')]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.accept_alert().await.unwrap();
+    // The revoking page load finishes on its own time: wait for its answer.
+    let mut status = me(secret.clone()).await;
+    for _ in 0..100 {
+        if status == reqwest::StatusCode::UNAUTHORIZED {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        status = me(secret.clone()).await;
+    }
+    assert_eq!(status, reqwest::StatusCode::UNAUTHORIZED);
+    b.wait().for_element(Locator::Css("#tokens-heading")).await.unwrap();
+    assert!(tokens_page.is_empty(), "accessibility problems on the account page: {tokens_page:#?}");
     browser.close().await;
     assert!(problems.is_empty(), "accessibility problems on the sign-up form: {problems:#?}");
 }
