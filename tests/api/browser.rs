@@ -66,6 +66,18 @@ impl Browser {
         panic!("ChromeDriver did not start");
     }
 
+    /// Clicks the element `locator` finds (waiting for it to appear).
+    pub async fn click(&self, locator: fantoccini::Locator<'_>) {
+        self.client
+            .wait()
+            .for_element(locator)
+            .await
+            .expect("element to click")
+            .click()
+            .await
+            .expect("click");
+    }
+
     /// Saves what the browser shows as `target/screenshots/<name>.png`.
     pub async fn screenshot(&self, name: &str) {
         let png = self.client.screenshot().await.expect("screenshot");

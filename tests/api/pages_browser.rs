@@ -19,19 +19,19 @@ async fn sign_in_look_around_and_sign_out() {
     browser.screenshot("landing").await;
     problems.push(("landing", browser.accessibility_problems().await));
 
-    b.find(Locator::LinkText("Sign in")).await.unwrap().click().await.unwrap();
+    browser.click(Locator::LinkText("Sign in")).await;
     b.wait().for_element(Locator::Id("username")).await.unwrap();
     problems.push(("login", browser.accessibility_problems().await));
     // A wrong password first: the form comes back with its message.
     b.find(Locator::Id("username")).await.unwrap().send_keys("walker").await.unwrap();
     b.find(Locator::Id("password")).await.unwrap().send_keys("not it").await.unwrap();
-    b.find(Locator::Css("form button[type=submit]")).await.unwrap().click().await.unwrap();
+    browser.click(Locator::Css("form button[type=submit]")).await;
     let alert = b.wait().for_element(Locator::Css("[role=alert]")).await.unwrap();
     assert_eq!(alert.text().await.unwrap(), "Wrong username or password.");
     browser.screenshot("login-failed").await;
     problems.push(("login failed", browser.accessibility_problems().await));
     b.find(Locator::Id("password")).await.unwrap().send_keys(PASSWORD).await.unwrap();
-    b.find(Locator::Css("form button[type=submit]")).await.unwrap().click().await.unwrap();
+    browser.click(Locator::Css("form button[type=submit]")).await;
     let who = b.wait().for_element(Locator::Css(".who")).await.unwrap().text().await.unwrap();
     assert_eq!(b.current_url().await.unwrap().path(), "/dashboard");
     assert_eq!(who, "Signed in as walker");
@@ -50,12 +50,12 @@ async fn sign_in_look_around_and_sign_out() {
     // Sign out everywhere from the account page: the API's tokens stop too.
     let api = app.login_ok("walker").await;
     b.goto(&app.url("/dashboard")).await.unwrap();
-    b.find(Locator::LinkText("Account")).await.unwrap().click().await.unwrap();
+    browser.click(Locator::LinkText("Account")).await;
     b.wait().for_element(Locator::Css("#sessions-heading")).await.unwrap();
     browser.screenshot("account").await;
     problems.push(("account", browser.accessibility_problems().await));
     let everywhere = Locator::XPath("//button[normalize-space()='Sign out everywhere']");
-    b.find(everywhere).await.unwrap().click().await.unwrap();
+    browser.click(everywhere).await;
     b.accept_alert().await.unwrap();
     b.wait().for_element(Locator::LinkText("Sign in")).await.unwrap();
     assert_eq!(b.current_url().await.unwrap().path(), "/");
@@ -74,27 +74,22 @@ async fn sign_up_with_a_mistake_first() {
     let browser = Browser::start().await;
     let b = &browser.client;
     b.goto(&app.url("/")).await.unwrap();
-    b.find(Locator::LinkText("Create an account")).await.unwrap().click().await.unwrap();
+    browser.click(Locator::LinkText("Create an account")).await;
     b.wait().for_element(Locator::Id("username")).await.unwrap().send_keys("runner").await.unwrap();
     b.find(Locator::Id("password")).await.unwrap().send_keys("short").await.unwrap();
-    b.find(Locator::Css("form button[type=submit]")).await.unwrap().click().await.unwrap();
+    browser.click(Locator::Css("form button[type=submit]")).await;
     let error = b.wait().for_element(Locator::Id("password-error")).await.unwrap();
     assert!(!error.text().await.unwrap().is_empty());
     browser.screenshot("signup-errors").await;
     let problems = browser.accessibility_problems().await;
     b.find(Locator::Id("password")).await.unwrap().send_keys(PASSWORD).await.unwrap();
-    b.find(Locator::Css("form button[type=submit]")).await.unwrap().click().await.unwrap();
+    browser.click(Locator::Css("form button[type=submit]")).await;
     let who = b.wait().for_element(Locator::Css(".who")).await.unwrap().text().await.unwrap();
     assert_eq!(who, "Signed in as runner");
     // An API token: made on the account page, shown once, works, then revoked.
-    b.find(Locator::LinkText("Account")).await.unwrap().click().await.unwrap();
+    browser.click(Locator::LinkText("Account")).await;
     b.wait().for_element(Locator::Id("token-name")).await.unwrap().send_keys("laptop script").await.unwrap();
-    b.find(Locator::XPath("//button[normalize-space()='Create token']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.click(Locator::XPath("//button[normalize-space()='Create token']")).await;
     let secret = b.wait().for_element(Locator::Id("new-token")).await.unwrap().text().await.unwrap();
     browser.screenshot("account-new-token").await;
     let tokens_page = browser.accessibility_problems().await;
@@ -104,12 +99,7 @@ async fn sign_up_with_a_mistake_first() {
         async move { req.send().await.unwrap().status() }
     };
     assert_eq!(me(secret.clone()).await, reqwest::StatusCode::OK);
-    b.find(Locator::XPath("//button[starts-with(normalize-space(), 'Revoke')]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.click(Locator::XPath("//button[starts-with(normalize-space(), 'Revoke')]")).await;
     b.accept_alert().await.unwrap();
     // The revoking page load finishes on its own time: wait for its answer.
     let mut status = me(secret.clone()).await;
