@@ -270,6 +270,7 @@ async fn the_account_page_ends_sessions_here_and_everywhere(backend: Backend) {
     let cookie = signed_in(&app, "walker").await;
     let html = page(&app, "/account", &cookie).await.text().await.unwrap();
     assert!(html.contains("(this browser)"), "{html}");
+    assert!(html.contains("<title>Your account · Hallpass</title>"), "{html}");
     assert_eq!(html.matches("name=\"session_id\"").count(), 2, "registration's session and this one");
     let token = page_token(&app, &cookie).await;
 
