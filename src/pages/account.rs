@@ -9,10 +9,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::auth::{check_post, form};
+use super::auth::{CsrfForm, checked_form, sign_out, signed_out};
 use super::errors::page_error;
 use super::render;
-use super::session::{SignedIn, Visitor, session_cookie, set_cookie};
+use super::session::{SignedIn, SignedInOnly};
 use crate::app::AppState;
 use crate::audit::{Action, Event};
 use crate::auth::permissions::Permission;
@@ -63,10 +63,7 @@ struct SessionRow {
 /// Sessions shown (the newest).
 const SHOWN: u64 = 50;
 
-pub async fn account(State(state): State<AppState>, Visitor(visitor): Visitor) -> Response {
-    let Some(visitor) = visitor else {
-        return Redirect::to("/login").into_response();
-    };
+pub async fn account(State(state): State<AppState>, SignedInOnly(visitor): SignedInOnly) -> Response {
     show(&state, &visitor, StatusCode::OK, None, None).await
 }
 
@@ -140,24 +137,18 @@ async fn gather<'a>(state: &AppState, visitor: &'a SignedIn) -> ApiResult<Accoun
 pub struct EndForm {
     #[serde(default)]
     session_id: String,
-    #[serde(default)]
-    csrf_token: String,
 }
 
 /// Ends one of the account's sessions (this browser's too: then it is signed out).
 pub async fn end_session(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
-    Visitor(visitor): Visitor,
+    SignedInOnly(visitor): SignedInOnly,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Some(visitor) = visitor else {
-        return Redirect::to("/login").into_response();
-    };
     let ended = async {
-        let form: EndForm = form(&body)?;
-        check_post(&state, &visitor, &headers, &form.csrf_token)?;
+        let form: EndForm = checked_form(&state, &visitor, &headers, &body)?;
         let id = SessionId::parse(&form.session_id).ok_or(ApiError::NotFound)?;
         let now = state.clock.now();
         let user = &visitor.principal.user_id;
@@ -184,41 +175,17 @@ pub async fn end_session(
     }
 }
 
-#[derive(Deserialize)]
-pub struct CsrfOnly {
-    #[serde(default)]
-    csrf_token: String,
-}
-
 /// Ends every session of the account: every browser, every access token.
 pub async fn sign_out_everywhere(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
-    Visitor(visitor): Visitor,
+    SignedInOnly(visitor): SignedInOnly,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Some(visitor) = visitor else {
-        return Redirect::to("/login").into_response();
-    };
     let ended = async {
-        let form: CsrfOnly = form(&body)?;
-        check_post(&state, &visitor, &headers, &form.csrf_token)?;
-        let now = state.clock.now();
-        let user = &visitor.principal.user_id;
-        let mut tx = state.db.begin().await?;
-        let revoked = sessions::revoke_all_of(&mut tx, user, None, now).await?;
-        let details = json!({ "scope": "all", "sessions": revoked, "via": "web" });
-        Event::new(Action::Logout)
-            .actor(user)
-            .target(user)
-            .ip(ip)
-            .details(details)
-            .record(&mut tx, now)
-            .await?;
-        tx.commit().await?;
-        state.gate.invalidate(revoked.into_iter().map(Invalidation::Session).collect()).await;
-        Ok::<_, ApiError>(())
+        let _: CsrfForm = checked_form(&state, &visitor, &headers, &body)?;
+        sign_out(&state, &visitor, ip, true).await
     };
     match ended.await {
         Ok(()) => signed_out(&state),
@@ -230,24 +197,18 @@ pub async fn sign_out_everywhere(
 pub struct NewTokenForm {
     #[serde(default)]
     name: String,
-    #[serde(default)]
-    csrf_token: String,
 }
 
 /// Makes an API token for the signed-in user; its secret is shown once, on the page.
 pub async fn create_token(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
-    Visitor(visitor): Visitor,
+    SignedInOnly(visitor): SignedInOnly,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Some(visitor) = visitor else {
-        return Redirect::to("/login").into_response();
-    };
     let made = async {
-        let form: NewTokenForm = form(&body)?;
-        check_post(&state, &visitor, &headers, &form.csrf_token)?;
+        let form: NewTokenForm = checked_form(&state, &visitor, &headers, &body)?;
         visitor.principal.require(Permission::TokensWrite)?;
         let name = tokens::issue::check_name(&form.name)?;
         let user = &visitor.principal.user_id;
@@ -269,24 +230,18 @@ pub async fn create_token(
 pub struct RevokeForm {
     #[serde(default)]
     token_id: String,
-    #[serde(default)]
-    csrf_token: String,
 }
 
 /// Revokes one of the signed-in user's API tokens.
 pub async fn revoke_token(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
-    Visitor(visitor): Visitor,
+    SignedInOnly(visitor): SignedInOnly,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Some(visitor) = visitor else {
-        return Redirect::to("/login").into_response();
-    };
     let revoked = async {
-        let form: RevokeForm = form(&body)?;
-        check_post(&state, &visitor, &headers, &form.csrf_token)?;
+        let form: RevokeForm = checked_form(&state, &visitor, &headers, &body)?;
         visitor.principal.require(Permission::TokensWrite)?;
         let id = TokenId::parse(&form.token_id).ok_or(ApiError::NotFound)?;
         let user = &visitor.principal.user_id;
@@ -296,10 +251,4 @@ pub async fn revoke_token(
         Ok(()) => Redirect::to("/account").into_response(),
         Err(err) => page_error(&err, Some(&visitor)),
     }
-}
-
-fn signed_out(state: &AppState) -> Response {
-    let mut response = Redirect::to("/").into_response();
-    set_cookie(&mut response, state, session_cookie(state), None);
-    response
 }

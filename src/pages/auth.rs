@@ -19,7 +19,7 @@ use crate::audit::{Action, Event};
 use crate::auth::{login as password_login, sessions};
 use crate::cluster::Invalidation;
 use crate::http::client_ip::ClientIp;
-use crate::http::error::{ApiError, ApiResult};
+use crate::http::error::{ApiError, ApiResult, FieldError};
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -118,12 +118,7 @@ pub async fn login(
     }
     let user_agent = headers.get(USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default();
     match sign_in(&state, ip, &form, user_agent).await {
-        Ok(Some(secret)) => {
-            let mut response = Redirect::to("/dashboard").into_response();
-            set_cookie(&mut response, &state, session_cookie(&state), Some(&secret));
-            set_cookie(&mut response, &state, nonce_cookie(&state), None);
-            response
-        }
+        Ok(Some(secret)) => welcome(&state, &secret),
         Ok(None) => {
             let login: String = form.username.chars().take(256).collect();
             login_page(
@@ -198,8 +193,43 @@ pub struct CsrfForm {
     csrf_token: String,
 }
 
+/// Where a fresh sign-in (login, sign-up, setup) lands: the dashboard, with the
+/// session cookie set and the sign-in nonce cleared.
+pub fn welcome(state: &AppState, secret: &str) -> Response {
+    let mut response = Redirect::to("/dashboard").into_response();
+    set_cookie(&mut response, state, session_cookie(state), Some(secret));
+    set_cookie(&mut response, state, nonce_cookie(state), None);
+    response
+}
+
+/// What an account form shows for a refused account: the fields (422), or the taken
+/// username or e-mail beside its field (409); any other error is not the form's.
+pub fn field_errors(err: ApiError) -> Result<(StatusCode, Vec<FieldError>), ApiError> {
+    match err {
+        ApiError::Validation(errors) => Ok((StatusCode::UNPROCESSABLE_ENTITY, errors)),
+        ApiError::Conflict { detail, .. } => {
+            let field = if detail.contains("e-mail") { "email" } else { "username" };
+            Ok((StatusCode::CONFLICT, vec![FieldError::new(field, detail)]))
+        }
+        other => Err(other),
+    }
+}
+
+/// A signed-in visitor's form: checked (same origin, the session's token), then read
+/// as `T`.
+pub fn checked_form<T: serde::de::DeserializeOwned>(
+    state: &AppState,
+    visitor: &SignedIn,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> ApiResult<T> {
+    let token: CsrfForm = form(body)?;
+    check_post(state, visitor, headers, &token.csrf_token)?;
+    form(body)
+}
+
 /// Checks a signed-in visitor's form POST: same origin and the session's token.
-pub fn check_post(state: &AppState, visitor: &SignedIn, headers: &HeaderMap, token: &str) -> ApiResult<()> {
+fn check_post(state: &AppState, visitor: &SignedIn, headers: &HeaderMap, token: &str) -> ApiResult<()> {
     if same_origin(headers, &state.config.issuer()) && matches(&visitor.csrf, token) {
         Ok(())
     } else {
@@ -218,29 +248,44 @@ pub async fn logout(
     let Some(visitor) = visitor else {
         return Redirect::to("/").into_response();
     };
-    let ended = match form::<CsrfForm>(&body) {
-        Ok(form) => match check_post(&state, &visitor, &headers, &form.csrf_token) {
-            Ok(()) => end_session(&state, &visitor, ip).await,
-            Err(err) => Err(err),
-        },
-        Err(err) => Err(err),
+    let ended = async {
+        let _: CsrfForm = checked_form(&state, &visitor, &headers, &body)?;
+        sign_out(&state, &visitor, ip, false).await
     };
-    if let Err(err) = ended {
-        return page_error(&err, Some(&visitor));
+    match ended.await {
+        Ok(()) => signed_out(&state),
+        Err(err) => page_error(&err, Some(&visitor)),
     }
-    let mut response = Redirect::to("/").into_response();
-    set_cookie(&mut response, &state, session_cookie(&state), None);
-    response
 }
 
-async fn end_session(state: &AppState, visitor: &SignedIn, ip: std::net::IpAddr) -> ApiResult<()> {
+/// Ends this browser's session, or (`everywhere`) every session of the account, with
+/// the audit row the API's logout writes; caches everywhere forget them.
+pub async fn sign_out(
+    state: &AppState,
+    visitor: &SignedIn,
+    ip: std::net::IpAddr,
+    everywhere: bool,
+) -> ApiResult<()> {
     let now = state.clock.now();
     let user = &visitor.principal.user_id;
     let mut tx = state.db.begin().await?;
-    sessions::revoke(&mut tx, &visitor.session_id, now).await?;
-    let details = json!({ "scope": "current", "sessions": [visitor.session_id], "via": "web" });
+    let revoked = if everywhere {
+        sessions::revoke_all_of(&mut tx, user, None, now).await?
+    } else {
+        sessions::revoke(&mut tx, &visitor.session_id, now).await?;
+        vec![visitor.session_id.clone()]
+    };
+    let scope = if everywhere { "all" } else { "current" };
+    let details = json!({ "scope": scope, "sessions": revoked, "via": "web" });
     Event::new(Action::Logout).actor(user).target(user).ip(ip).details(details).record(&mut tx, now).await?;
     tx.commit().await?;
-    state.gate.invalidate(vec![Invalidation::Session(visitor.session_id.clone())]).await;
+    state.gate.invalidate(revoked.into_iter().map(Invalidation::Session).collect()).await;
     Ok(())
+}
+
+/// Back to the front page, without the session cookie.
+pub fn signed_out(state: &AppState) -> Response {
+    let mut response = Redirect::to("/").into_response();
+    set_cookie(&mut response, state, session_cookie(state), None);
+    response
 }

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use super::chart::{self, Kind, Point};
 use super::errors::page_error;
 use super::render;
-use super::session::{SignedIn, Visitor};
+use super::session::{SignedIn, SignedInOnly, Visitor};
 use crate::app::AppState;
 use crate::http::error::ApiResult;
 use crate::http::listing::Listing;
@@ -70,10 +70,7 @@ impl Dashboard<'_> {
 const WEEKS: u64 = 12;
 
 /// The signed-in home page: totals, weekly charts, recent runs.
-pub async fn dashboard(State(state): State<AppState>, Visitor(visitor): Visitor) -> Response {
-    let Some(visitor) = visitor else {
-        return Redirect::to("/login").into_response();
-    };
+pub async fn dashboard(State(state): State<AppState>, SignedInOnly(visitor): SignedInOnly) -> Response {
     match gather(&state, &visitor).await {
         Ok(page) => render(StatusCode::OK, &page),
         Err(err) => page_error(&err, Some(&visitor)),

@@ -6,7 +6,7 @@ use axum::extract::FromRequestParts;
 use axum::http::header::{COOKIE, SET_COOKIE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use cookie::{Cookie, SameSite};
 
 use super::errors::page_error;
@@ -109,5 +109,19 @@ impl FromRequestParts<AppState> for Visitor {
             session_id,
             username: user.username,
         })))
+    }
+}
+
+/// A visitor who must be signed in: anyone else is sent to `/login`.
+pub struct SignedInOnly(pub SignedIn);
+
+impl FromRequestParts<AppState> for SignedInOnly {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        match Visitor::from_request_parts(parts, state).await? {
+            Visitor(Some(visitor)) => Ok(Self(visitor)),
+            Visitor(None) => Err(axum::response::Redirect::to("/login").into_response()),
+        }
     }
 }

@@ -8,14 +8,14 @@ use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::header::USER_AGENT;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use super::auth::{form, fresh_nonce, genuine_form, open_web_session};
+use super::auth::{field_errors, form, fresh_nonce, genuine_form, open_web_session, welcome};
 use super::errors::page_error;
 use super::render;
-use super::session::{nonce_cookie, session_cookie, set_cookie};
+use super::session::{nonce_cookie, set_cookie};
 use crate::accounts::create::{self as accounts, AccountInput, Creation};
 use crate::app::AppState;
 use crate::audit::{Action, Event};
@@ -141,21 +141,11 @@ pub async fn setup(
     }
     let user_agent = headers.get(USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default();
     match create_admin(&state, ip, &form, user_agent).await {
-        Ok(secret) => {
-            let mut response = Redirect::to("/dashboard").into_response();
-            set_cookie(&mut response, &state, session_cookie(&state), Some(&secret));
-            set_cookie(&mut response, &state, nonce_cookie(&state), None);
-            response
-        }
-        Err(ApiError::Validation(errors)) => {
-            setup_page(&state, &headers, StatusCode::UNPROCESSABLE_ENTITY, &form, &form.token, &errors)
-        }
-        Err(ApiError::Conflict { detail, .. }) => {
-            let field = if detail.contains("e-mail") { "email" } else { "username" };
-            let errors = [FieldError::new(field, detail)];
-            setup_page(&state, &headers, StatusCode::CONFLICT, &form, &form.token, &errors)
-        }
-        Err(err) => page_error(&err, None),
+        Ok(secret) => welcome(&state, &secret),
+        Err(err) => match field_errors(err) {
+            Ok((status, errors)) => setup_page(&state, &headers, status, &form, &form.token, &errors),
+            Err(err) => page_error(&err, None),
+        },
     }
 }
 

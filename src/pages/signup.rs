@@ -9,10 +9,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::auth::{form, fresh_nonce, genuine_form, open_web_session};
+use super::auth::{field_errors, form, fresh_nonce, genuine_form, open_web_session, welcome};
 use super::errors::page_error;
 use super::render;
-use super::session::{Visitor, nonce_cookie, session_cookie, set_cookie};
+use super::session::{Visitor, nonce_cookie, set_cookie};
 use crate::accounts::create::{self as accounts, AccountInput, Creation};
 use crate::app::AppState;
 use crate::audit::{Action, Event};
@@ -97,21 +97,11 @@ pub async fn signup(
     }
     let user_agent = headers.get(USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default();
     match create(&state, ip, &form, user_agent).await {
-        Ok(secret) => {
-            let mut response = Redirect::to("/dashboard").into_response();
-            set_cookie(&mut response, &state, session_cookie(&state), Some(&secret));
-            set_cookie(&mut response, &state, nonce_cookie(&state), None);
-            response
-        }
-        Err(ApiError::Validation(errors)) => {
-            signup_page(&state, &headers, StatusCode::UNPROCESSABLE_ENTITY, &form, &errors)
-        }
-        Err(ApiError::Conflict { detail, .. }) => {
-            let field = if detail.contains("e-mail") { "email" } else { "username" };
-            let errors = [FieldError::new(field, detail)];
-            signup_page(&state, &headers, StatusCode::CONFLICT, &form, &errors)
-        }
-        Err(err) => page_error(&err, None),
+        Ok(secret) => welcome(&state, &secret),
+        Err(err) => match field_errors(err) {
+            Ok((status, errors)) => signup_page(&state, &headers, status, &form, &errors),
+            Err(err) => page_error(&err, None),
+        },
     }
 }
 
