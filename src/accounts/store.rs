@@ -410,3 +410,14 @@ async fn roles_of_many(db: &Db, ids: &[&UserId]) -> Result<HashMap<UserId, Vec<S
     }
     Ok(roles)
 }
+
+/// The usernames of `ids` (those that exist).
+pub async fn usernames(db: &Db, ids: &[&str]) -> Result<HashMap<String, String>, StoreError> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+    let sql = format!("SELECT id, username FROM users WHERE id IN ({})", placeholders.join(", "));
+    let params: Vec<Param<'_>> = ids.iter().map(|id| Param::from(*id)).collect();
+    Ok(db.read::<(String, String)>(Sql::dynamic(&sql), &params).await?.into_iter().collect())
+}

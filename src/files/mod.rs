@@ -8,6 +8,7 @@
 pub mod content;
 mod digest;
 pub mod links;
+pub mod manage;
 pub mod name;
 pub mod receive;
 pub mod routes;

@@ -7,12 +7,14 @@ use axum::http::HeaderMap;
 use serde_json::json;
 
 use super::store::{self, File};
-use super::upload::{self, UploadError};
+use super::upload::{self, Incoming, UploadError};
 use crate::app::AppState;
 use crate::audit::{Action, Event};
 use crate::domain::ids::{FileId, UserId};
 use crate::http::error::{ApiError, ApiResult};
 
+/// Receives the upload in `body` for `owner`. `accept` sees the form before any of
+/// the file is stored, and may refuse it.
 pub async fn receive(
     state: &AppState,
     owner: UserId,
@@ -20,6 +22,7 @@ pub async fn receive(
     name: Option<String>,
     headers: &HeaderMap,
     body: Body,
+    accept: impl FnOnce(&Incoming) -> ApiResult<()>,
 ) -> ApiResult<File> {
     let files = &state.files;
     let (used, _) = store::usage(&state.db, &owner).await?;
@@ -29,6 +32,7 @@ pub async fn receive(
         other => upload_error(other, files.max_upload_bytes),
     };
     let incoming = upload::open(headers, name, body, limit).await.map_err(too_large)?;
+    accept(&incoming)?;
     let name = super::name::sanitize(&incoming.name);
     let content_type = super::name::content_type(incoming.content_type.as_deref(), &name);
     let stored = upload::store(&files.storage, incoming, limit).await.map_err(too_large)?;

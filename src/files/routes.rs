@@ -5,14 +5,12 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
-use super::content::{self, Plan};
 use super::links::{DEFAULT_LIFETIME, MAX_LIFETIME};
+use super::manage;
 use super::store::{self, File};
 use crate::app::AppState;
-use crate::audit::{Action, Event};
 use crate::auth::permissions::Permission;
 use crate::auth::principal::Principal;
 use crate::clock::rfc3339;
@@ -57,17 +55,9 @@ impl From<File> for FileView {
     }
 }
 
-/// Whether the caller may delete or share `file`: its owner, or `files:admin`.
-fn may_manage(principal: &Principal, file: &File) -> bool {
-    file.owner_id == principal.user_id || principal.can(Permission::FilesAdmin)
-}
-
 async fn find(state: &AppState, id: &FileId) -> ApiResult<File> {
-    store::find(&state.db, id).await?.ok_or(ApiError::NotFound)
+    manage::find(state, id).await
 }
-
-/// How long a delete waits for its bytes to go before answering.
-const DELETE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -97,10 +87,9 @@ pub(crate) async fn upload_file(
     let owner = principal.user_id.clone();
     // Run to the end even if the client goes away mid-way, so that the object is
     // either aborted or stored and recorded: never left half-done.
-    let task =
-        tokio::spawn(
-            async move { super::receive::receive(&state, owner, ip, query.name, &headers, body).await },
-        );
+    let task = tokio::spawn(async move {
+        super::receive::receive(&state, owner, ip, query.name, &headers, body, |_| Ok(())).await
+    });
     let file = task.await.map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("upload task")))??;
     Ok((StatusCode::CREATED, Json(FileView::from(file))))
 }
@@ -190,20 +179,7 @@ pub(crate) async fn download(
             find(&state, &id).await?
         }
     };
-    let plan = content::plan(&file, &headers);
-    let range = match &plan {
-        Plan::Full => 0..file.size,
-        Plan::Partial(range) => range.clone(),
-        Plan::NotModified | Plan::Unsatisfiable => return Ok(content::respond(&file, &plan, Body::empty())),
-    };
-    if method == Method::HEAD || range.is_empty() {
-        return Ok(content::respond(&file, &plan, Body::empty()));
-    }
-    let bytes = match state.files.storage.read(&file.object_key, Some(range)).await {
-        Err(object_store::Error::NotFound { .. }) => return Err(ApiError::NotFound),
-        other => other?,
-    };
-    Ok(content::respond(&file, &plan, content::stream(bytes)))
+    manage::send(&state, &file, &method, &headers).await
 }
 
 /// The file a share link opens, if the link is genuine, unexpired, and its creator
@@ -236,34 +212,7 @@ pub(crate) async fn delete_file(
     ClientIp(ip): ClientIp,
     Path(id): Path<FileId>,
 ) -> ApiResult<StatusCode> {
-    principal.require(Permission::FilesRead)?;
-    let file = find(&state, &id).await?;
-    if !may_manage(&principal, &file) {
-        return Err(ApiError::Forbidden(
-            "only the file's owner or a files administrator may delete it".into(),
-        ));
-    }
-    let now = state.clock.now();
-    let mut tx = state.db.begin().await?;
-    let key = store::delete(&mut tx, &id).await?.ok_or(ApiError::NotFound)?;
-    Event::new(Action::FileDeleted)
-        .actor(&principal.user_id)
-        .target(&file.owner_id)
-        .ip(ip)
-        .details(json!({ "file_id": id, "name": file.name, "size": file.size }))
-        .record(&mut tx, now)
-        .await?;
-    tx.commit().await?;
-    // The row is gone, so nothing serves these bytes any more. They are removed right
-    // after, outside the request's timeout; if that fails, the sweep removes them.
-    let removal = tokio::spawn(async move {
-        if let Err(err) = state.files.storage.delete(&key).await {
-            tracing::warn!(error = %err, "removing a deleted file's bytes failed; the sweep will retry");
-        }
-    });
-    // Usually quick: wait a moment, so that a client that deletes and then looks
-    // finds the bytes gone.
-    let _ = tokio::time::timeout(DELETE_WAIT, removal).await;
+    manage::delete(&state, &principal, ip, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -304,26 +253,7 @@ pub(crate) async fn create_link(
             format!("must be a whole number of seconds from 1 to {MAX_LIFETIME}"),
         ));
     }
-    let lifetime = lifetime as i64;
-    let file = find(&state, &id).await?;
-    if !may_manage(&principal, &file) {
-        return Err(ApiError::Forbidden(
-            "only the file's owner or a files administrator may share it".into(),
-        ));
-    }
-    let now = state.clock.now();
-    let expires_at = now + lifetime;
-    let token = state.files.links.sign(&id, &principal.user_id, expires_at);
-    let mut tx = state.db.begin().await?;
-    Event::new(Action::FileLinkCreated)
-        .actor(&principal.user_id)
-        .target(&file.owner_id)
-        .ip(ip)
-        .details(json!({ "file_id": id, "expires_at": expires_at }))
-        .record(&mut tx, now)
-        .await?;
-    tx.commit().await?;
-    let url = format!("{}/api/v1/files/{id}/content?link={token}", state.config.issuer());
+    let (url, expires_at) = manage::share(&state, &principal, ip, &id, lifetime as i64).await?;
     Ok((StatusCode::CREATED, Json(ShareLink { url, expires_at: rfc3339(expires_at) })))
 }
 

@@ -56,6 +56,9 @@ pub struct Incoming {
     pub content_type: Option<String>,
     /// The exact length, when the body is the file (raw uploads with `Content-Length`).
     pub length: Option<u64>,
+    /// The form's other fields that came before the file (name, text), as a page's
+    /// form sends its `csrf_token`.
+    pub fields: Vec<(String, String)>,
     body: BoxStream<'static, Result<Bytes, UploadError>>,
 }
 
@@ -79,7 +82,8 @@ pub async fn open(
             return Err(UploadError::TooLarge { limit });
         }
         let body = body.into_data_stream().map_err(|_| UploadError::Cut).boxed();
-        return Ok(Incoming { name, content_type: content_type.map(str::to_owned), length, body });
+        let content_type = content_type.map(str::to_owned);
+        return Ok(Incoming { name, content_type, length, fields: Vec::new(), body });
     }
     let boundary = multer::parse_boundary(content_type.unwrap_or_default())
         .map_err(|e| UploadError::Malformed(e.to_string()))?;
@@ -90,6 +94,7 @@ pub async fn open(
     let metered = budget.meter(body.into_data_stream());
     let mut parts = multer::Multipart::new(metered, boundary);
     let failed = |err: multer::Error| budget.explain(err, limit);
+    let mut fields = Vec::new();
     loop {
         let field = tokio::time::timeout(IDLE_TIMEOUT, parts.next_field())
             .await
@@ -103,16 +108,20 @@ pub async fn open(
             budget.extend(limit.saturating_add(MULTIPART_OVERHEAD));
             let budget = budget.clone();
             let body = field.map_err(move |e| budget.explain(e, limit)).boxed();
-            return Ok(Incoming { name, content_type, length: None, body });
+            return Ok(Incoming { name, content_type, length: None, fields, body });
         }
-        // A field that is not a file: skip it (it counts against the budget).
+        // A field that is not a file: kept as text (it counts against the budget).
         let mut field = field;
-        while tokio::time::timeout(IDLE_TIMEOUT, field.chunk())
+        let key = field.name().unwrap_or_default().to_owned();
+        let mut value = Vec::new();
+        while let Some(chunk) = tokio::time::timeout(IDLE_TIMEOUT, field.chunk())
             .await
             .map_err(|_| UploadError::Idle)?
             .map_err(failed)?
-            .is_some()
-        {}
+        {
+            value.extend_from_slice(&chunk);
+        }
+        fields.push((key, String::from_utf8_lossy(&value).into_owned()));
     }
 }
 

@@ -3,7 +3,7 @@
 
 use askama::Template;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -12,6 +12,8 @@ use serde_json::json;
 use super::auth::{CsrfForm, checked_form, sign_out, signed_out};
 use super::errors::page_error;
 use super::render;
+use super::runs::error_for;
+use super::session::Viewer;
 use super::session::{SignedIn, SignedInOnly};
 use crate::app::AppState;
 use crate::audit::{Action, Event};
@@ -21,23 +23,44 @@ use crate::clock::rfc3339;
 use crate::cluster::Invalidation;
 use crate::domain::ids::{SessionId, TokenId};
 use crate::http::client_ip::ClientIp;
-use crate::http::error::{ApiError, ApiResult};
+use crate::http::error::{ApiError, ApiResult, FieldError};
 use crate::http::listing::Listing;
 use crate::tokens::{self, store as tokens_store};
 
 #[derive(Template)]
 #[template(path = "account.html")]
 struct AccountPage<'a> {
-    username: Option<&'a str>,
+    viewer: Option<&'a Viewer>,
     csrf: &'a str,
     email: String,
     name: String,
     roles: String,
     sessions: Vec<SessionRow>,
     tokens: Vec<TokenRow>,
+    /// Profile fields holding text (editable here) and the rest (shown as JSON).
+    text_fields: Vec<(String, String)>,
+    other_fields: Vec<(String, String)>,
+    min_length: u8,
+    more: Shown,
+}
+
+/// What the page shows besides the account: the outcome of a form.
+#[derive(Default)]
+pub struct Shown {
     /// A token just made: its secret, shown this once.
-    new_secret: Option<String>,
-    token_error: Option<String>,
+    pub new_secret: Option<String>,
+    pub token_error: Option<String>,
+    /// The profile form as typed, when it was refused, and why.
+    pub profile: Option<(String, String)>,
+    pub profile_errors: Vec<FieldError>,
+    pub password_errors: Vec<FieldError>,
+    pub notice: Option<&'static str>,
+}
+
+impl AccountPage<'_> {
+    fn error_for(&self, field: &str) -> Option<&str> {
+        error_for(&self.more.profile_errors, field).or_else(|| error_for(&self.more.password_errors, field))
+    }
 }
 
 struct TokenRow {
@@ -63,20 +86,29 @@ struct SessionRow {
 /// Sessions shown (the newest).
 const SHOWN: u64 = 50;
 
-pub async fn account(State(state): State<AppState>, SignedInOnly(visitor): SignedInOnly) -> Response {
-    show(&state, &visitor, StatusCode::OK, None, None).await
+#[derive(Deserialize)]
+pub struct Outcome {
+    #[serde(default)]
+    saved: String,
 }
 
-/// The account page, with a new token's secret or a token form's error.
-async fn show(
-    state: &AppState,
-    visitor: &SignedIn,
-    status: StatusCode,
-    new_secret: Option<String>,
-    token_error: Option<String>,
+pub async fn account(
+    State(state): State<AppState>,
+    SignedInOnly(visitor): SignedInOnly,
+    Query(outcome): Query<Outcome>,
 ) -> Response {
+    let notice = match outcome.saved.as_str() {
+        "profile" => Some("Profile saved."),
+        "password" => Some("Password changed. Every other browser and program was signed out."),
+        _ => None,
+    };
+    show(&state, &visitor, StatusCode::OK, Shown { notice, ..Shown::default() }).await
+}
+
+/// The account page, with the outcome of a form.
+pub async fn show(state: &AppState, visitor: &SignedIn, status: StatusCode, more: Shown) -> Response {
     match gather(state, visitor).await {
-        Ok(page) => render(status, &AccountPage { new_secret, token_error, ..page }),
+        Ok(page) => render(status, &AccountPage { more, ..page }),
         Err(err) => page_error(&err, Some(visitor)),
     }
 }
@@ -120,11 +152,14 @@ async fn gather<'a>(state: &AppState, visitor: &'a SignedIn) -> ApiResult<Accoun
             name: t.name,
         })
         .collect();
+    let (text_fields, other_fields) = super::profile::fields(&user.profile);
     Ok(AccountPage {
         tokens,
-        new_secret: None,
-        token_error: None,
-        username: Some(&visitor.username),
+        text_fields,
+        other_fields,
+        min_length: state.config.password_min_length,
+        more: Shown::default(),
+        viewer: Some(&visitor.viewer),
         csrf: &visitor.csrf,
         email: user.email.unwrap_or_default(),
         name: user.name,
@@ -217,10 +252,19 @@ pub async fn create_token(
         Ok::<_, ApiError>(tokens::issue::mint(&state, minting, ip).await?.1)
     };
     match made.await {
-        Ok(secret) => show(&state, &visitor, StatusCode::CREATED, Some(secret), None).await,
+        Ok(secret) => {
+            let more = Shown { new_secret: Some(secret), ..Shown::default() };
+            show(&state, &visitor, StatusCode::CREATED, more).await
+        }
         Err(ApiError::Validation(errors)) => {
-            let message = errors.first().map(|e| format!("The name {}.", e.message));
-            show(&state, &visitor, StatusCode::UNPROCESSABLE_ENTITY, None, message).await
+            let token_error = errors.first().map(|e| format!("The name {}.", e.message));
+            show(
+                &state,
+                &visitor,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Shown { token_error, ..Shown::default() },
+            )
+            .await
         }
         Err(err) => page_error(&err, Some(&visitor)),
     }

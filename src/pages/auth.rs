@@ -13,6 +13,7 @@ use serde_json::json;
 use super::csrf::{matches, same_origin};
 use super::errors::page_error;
 use super::render;
+use super::session::Viewer;
 use super::session::{SignedIn, Visitor, nonce_cookie, read_cookie, session_cookie, set_cookie};
 use crate::app::AppState;
 use crate::audit::{Action, Event};
@@ -24,7 +25,7 @@ use crate::http::error::{ApiError, ApiResult, FieldError};
 #[derive(Template)]
 #[template(path = "login.html")]
 struct LoginPage<'a> {
-    username: Option<&'a str>,
+    viewer: Option<&'a Viewer>,
     csrf: &'a str,
     /// The name typed, shown again after a failure.
     login: &'a str,
@@ -66,7 +67,7 @@ fn login_page(
     let mut response = render(
         status,
         &LoginPage {
-            username: None,
+            viewer: None,
             csrf: &csrf,
             login,
             error,
@@ -229,7 +230,7 @@ pub fn checked_form<T: serde::de::DeserializeOwned>(
 }
 
 /// Checks a signed-in visitor's form POST: same origin and the session's token.
-fn check_post(state: &AppState, visitor: &SignedIn, headers: &HeaderMap, token: &str) -> ApiResult<()> {
+pub fn check_post(state: &AppState, visitor: &SignedIn, headers: &HeaderMap, token: &str) -> ApiResult<()> {
     if same_origin(headers, &state.config.issuer()) && matches(&visitor.csrf, token) {
         Ok(())
     } else {

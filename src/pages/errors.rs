@@ -8,7 +8,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::render;
-use super::session::SignedIn;
+use super::session::{SignedIn, Viewer};
 use crate::http::error::ApiError;
 
 #[derive(Template)]
@@ -16,7 +16,7 @@ use crate::http::error::ApiError;
 struct ErrorPage<'a> {
     title: &'a str,
     message: &'a str,
-    username: Option<&'a str>,
+    viewer: Option<&'a Viewer>,
     csrf: &'a str,
 }
 
@@ -37,7 +37,7 @@ pub fn page_error(err: &ApiError, visitor: Option<&SignedIn>) -> Response {
     let page = ErrorPage {
         title: status.canonical_reason().unwrap_or("Error"),
         message,
-        username: visitor.map(|v| v.username.as_str()),
+        viewer: visitor.map(|v| &v.viewer),
         csrf: visitor.map_or("", |v| v.csrf.as_str()),
     };
     if status.is_server_error()

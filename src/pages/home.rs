@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use super::chart::{self, Kind, Point};
 use super::errors::page_error;
 use super::render;
+use super::session::Viewer;
 use super::session::{SignedIn, SignedInOnly, Visitor};
 use crate::app::AppState;
 use crate::http::error::ApiResult;
@@ -19,7 +20,7 @@ use axum::extract::State;
 #[derive(Template)]
 #[template(path = "landing.html")]
 struct Landing<'a> {
-    username: Option<&'a str>,
+    viewer: Option<&'a Viewer>,
     csrf: &'a str,
     registration_open: bool,
 }
@@ -32,14 +33,14 @@ pub async fn landing(
     if visitor.is_some() {
         return Redirect::to("/dashboard").into_response();
     }
-    let page = Landing { username: None, csrf: "", registration_open: state.config.registration_open };
+    let page = Landing { viewer: None, csrf: "", registration_open: state.config.registration_open };
     render(StatusCode::OK, &page)
 }
 
 #[derive(Template)]
 #[template(path = "dashboard.html")]
 struct Dashboard<'a> {
-    username: Option<&'a str>,
+    viewer: Option<&'a Viewer>,
     csrf: &'a str,
     totals: Totals,
     distance_chart: String,
@@ -95,7 +96,7 @@ async fn gather<'a>(state: &AppState, visitor: &'a SignedIn) -> ApiResult<Dashbo
     let recent = runs.into_iter().map(RecentRun::from).collect();
     let totals = report::totals(&state.db, owner).await?;
     Ok(Dashboard {
-        username: Some(&visitor.username),
+        viewer: Some(&visitor.viewer),
         csrf: &visitor.csrf,
         totals,
         distance_chart,

@@ -6,24 +6,34 @@
 //! feature's module) plus one line in [`router`].
 
 mod account;
+mod admin;
+mod admin_user;
 mod assets;
+mod audit;
 mod auth;
 mod chart;
 pub mod csrf;
 mod errors;
+mod files;
 mod home;
+mod listing;
+mod profile;
+mod run_edit;
+mod runs;
 pub mod session;
 pub mod setup;
 mod signup;
 
 use askama::Template;
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::http::header::{CONTENT_SECURITY_POLICY, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 
 use crate::app::AppState;
+use crate::runs::routes::IMPORT_LIMIT;
 pub use errors::{fallback, page_error};
 
 /// No inline script, nothing from elsewhere, never framed.
@@ -40,10 +50,26 @@ pub fn router() -> Router<AppState> {
         .route("/signup", get(signup::signup_form).post(signup::signup))
         .route("/setup", get(setup::setup_form).post(setup::setup))
         .route("/account", get(account::account))
+        .route("/account/profile", post(profile::save_profile))
+        .route("/account/password", post(profile::change_password))
         .route("/account/sessions/end", post(account::end_session))
         .route("/account/sign-out-everywhere", post(account::sign_out_everywhere))
         .route("/account/tokens", post(account::create_token))
         .route("/account/tokens/revoke", post(account::revoke_token))
+        .route("/runs", get(runs::runs).post(runs::add))
+        .route("/runs/import", post(runs::import_csv).layer(DefaultBodyLimit::max(IMPORT_LIMIT)))
+        .route("/runs/{id}/edit", get(run_edit::edit_form).post(run_edit::save))
+        .route("/runs/{id}/delete", post(run_edit::delete))
+        .route("/files", get(files::files).post(files::upload).layer(DefaultBodyLimit::disable()))
+        .route("/files/{id}/download", get(files::download))
+        .route("/files/{id}/delete", post(files::delete))
+        .route("/files/{id}/share", post(files::share))
+        .route("/admin", get(admin::users))
+        .route("/admin/users", post(admin::create))
+        .route("/admin/users/{id}", get(admin_user::user))
+        .route("/admin/users/{id}/roles", post(admin_user::set_roles))
+        .route("/admin/users/{id}/expire", post(admin_user::expire))
+        .route("/admin/audit", get(audit::audit))
         .route("/assets/{name}", get(assets::serve))
 }
 

@@ -11,6 +11,7 @@ use cookie::{Cookie, SameSite};
 
 use super::errors::page_error;
 use crate::app::AppState;
+use crate::auth::permissions::Permission;
 use crate::auth::principal::{Credential, Principal};
 use crate::auth::sessions::{self, ABSOLUTE_LIFETIME};
 use crate::http::error::ApiError;
@@ -19,9 +20,24 @@ use crate::http::error::ApiError;
 pub struct SignedIn {
     pub principal: Principal,
     pub session_id: String,
-    pub username: String,
+    /// Who the pages say is signed in.
+    pub viewer: Viewer,
     /// The `csrf_token` of this session's forms.
     pub csrf: String,
+}
+
+/// The signed-in person as every page's header shows them: their name, and which
+/// parts of the site are theirs to open.
+pub struct Viewer {
+    pub name: String,
+    /// Users to manage (`users:read`): the admin page is in the menu.
+    pub manages: bool,
+}
+
+impl std::fmt::Display for Viewer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name)
+    }
 }
 
 /// The visitor of a page, signed in or not.
@@ -103,12 +119,9 @@ impl FromRequestParts<AppState> for Visitor {
             tracing::warn!(error = %err, "marking a web session used failed");
         }
         let credential = Credential::Session { session_id: session_id.clone() };
-        Ok(Self(Some(SignedIn {
-            principal: Principal::from_grant(&grant, credential, None),
-            csrf: state.csrf.for_session(&session_id),
-            session_id,
-            username: user.username,
-        })))
+        let principal = Principal::from_grant(&grant, credential, None);
+        let viewer = Viewer { name: user.username, manages: principal.can(Permission::UsersRead) };
+        Ok(Self(Some(SignedIn { principal, csrf: state.csrf.for_session(&session_id), session_id, viewer })))
     }
 }
 

@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 use super::auth::{field_errors, form, fresh_nonce, genuine_form, open_web_session, welcome};
 use super::errors::page_error;
 use super::render;
+use super::session::Viewer;
 use super::session::{nonce_cookie, set_cookie};
 use crate::accounts::create::{self as accounts, AccountInput, Creation};
 use crate::app::AppState;
@@ -51,7 +52,7 @@ pub async fn setup_link(state: &AppState) -> Result<Option<String>, StoreError> 
 #[derive(Template)]
 #[template(path = "setup.html")]
 struct SetupPage<'a> {
-    username: Option<&'a str>,
+    viewer: Option<&'a Viewer>,
     csrf: &'a str,
     token: &'a str,
     form: &'a SetupForm,
@@ -107,7 +108,7 @@ fn setup_page(
     errors: &[FieldError],
 ) -> Response {
     let (nonce, csrf) = fresh_nonce(state, headers);
-    let mut response = render(status, &SetupPage { username: None, csrf: &csrf, token, form, errors });
+    let mut response = render(status, &SetupPage { viewer: None, csrf: &csrf, token, form, errors });
     set_cookie(&mut response, state, nonce_cookie(state), Some(&nonce));
     response
 }

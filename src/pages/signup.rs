@@ -12,6 +12,7 @@ use serde::Deserialize;
 use super::auth::{field_errors, form, fresh_nonce, genuine_form, open_web_session, welcome};
 use super::errors::page_error;
 use super::render;
+use super::session::Viewer;
 use super::session::{Visitor, nonce_cookie, set_cookie};
 use crate::accounts::create::{self as accounts, AccountInput, Creation};
 use crate::app::AppState;
@@ -22,7 +23,7 @@ use crate::http::error::{ApiError, ApiResult, FieldError};
 #[derive(Template)]
 #[template(path = "signup.html")]
 struct SignupPage<'a> {
-    username: Option<&'a str>,
+    viewer: Option<&'a Viewer>,
     csrf: &'a str,
     form: &'a SignupForm,
     errors: &'a [FieldError],
@@ -60,7 +61,7 @@ fn signup_page(
 ) -> Response {
     let (nonce, csrf) = fresh_nonce(state, headers);
     let min_length = state.config.password_min_length;
-    let mut response = render(status, &SignupPage { username: None, csrf: &csrf, form, errors, min_length });
+    let mut response = render(status, &SignupPage { viewer: None, csrf: &csrf, form, errors, min_length });
     set_cookie(&mut response, state, nonce_cookie(state), Some(&nonce));
     response
 }

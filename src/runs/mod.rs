@@ -1,6 +1,7 @@
 //! Runs: seed 002's jogging tracker — runs with their weather, weekly reports,
 //! CSV import, and the filter language over all of it.
 
+pub mod edit;
 pub mod import;
 pub mod model;
 pub mod report;

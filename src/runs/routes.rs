@@ -7,11 +7,10 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use super::model::{
-    LocationInput, MAX_DISTANCE, MAX_TIME, Run, RunView, WeatherStatus, check_speed, parse_date, parse_notes,
-    positive,
+    LocationInput, MAX_DISTANCE, MAX_TIME, Run, RunView, check_speed, parse_date, parse_notes, positive,
 };
 use super::report::{self, WeekReport};
-use super::{import, store, weather_jobs};
+use super::{edit, import, store};
 use crate::app::AppState;
 use crate::auth::permissions::Permission;
 use crate::auth::principal::Principal;
@@ -66,37 +65,14 @@ pub(crate) async fn create_run(
     Json(body): Json<NewRun>,
 ) -> ApiResult<(StatusCode, Json<RunView>)> {
     principal.require(Permission::RunsWrite)?;
-    let mut errors: Vec<Invalid> = Vec::new();
-    let date = parse_date("date", &body.date).map_err(|e| errors.push(e)).ok();
-    let distance = positive("distance", body.distance, MAX_DISTANCE).map_err(|e| errors.push(e)).ok();
-    let time = positive("time", body.time, MAX_TIME).map_err(|e| errors.push(e)).ok();
-    let location = body.location.parse().map_err(|e| errors.push(e)).ok();
-    let notes = parse_notes(body.notes.as_deref().unwrap_or_default()).map_err(|e| errors.push(e)).ok();
-    if let (Some(distance), Some(time)) = (distance, time) {
-        check_speed(distance, time).unwrap_or_else(|e| errors.push(e));
-    }
-    let (Some(date), Some(distance), Some(time), Some((lat, lon)), Some(notes), true) =
-        (date, distance, time, location, notes, errors.is_empty())
-    else {
-        return Err(ApiError::from(errors));
+    let fields = edit::Fields {
+        date: &body.date,
+        distance: Ok(body.distance),
+        time: Ok(body.time),
+        location: &body.location,
+        notes: body.notes.as_deref().unwrap_or_default(),
     };
-    let now = state.clock.now();
-    let mut run = Run {
-        id: uuid::Uuid::now_v7().to_string(),
-        user_id: principal.user_id.clone(),
-        date,
-        distance,
-        time,
-        lat,
-        lon,
-        notes,
-        weather_status: WeatherStatus::Pending,
-        weather: None,
-        created_at: now,
-        updated_at: now,
-    };
-    weather_jobs::fetch_now(&state, &mut run).await?;
-    store::insert(&state.db, &run, now).await?;
+    let run = edit::create(&state, &principal.user_id, edit::check(fields)?).await?;
     Ok((StatusCode::CREATED, Json(RunView::from(run))))
 }
 
@@ -202,16 +178,7 @@ pub(crate) async fn patch_run(
     if !errors.is_empty() {
         return Err(ApiError::from(errors));
     }
-    let now = state.clock.now();
-    let moved = (run.date, run.lat, run.lon) != before;
-    if moved {
-        weather_jobs::fetch_now(&state, &mut run).await?;
-    }
-    run.updated_at = now;
-    if !store::update(&state.db, &run, now, moved).await? {
-        return Err(ApiError::NotFound);
-    }
-    Ok(Json(RunView::from(run)))
+    Ok(Json(RunView::from(edit::save(&state, run, before).await?)))
 }
 
 /// Delete a run.

@@ -22,7 +22,8 @@ pub fn backoff(attempt: i64) -> i64 {
     60 * (1 << (attempt - 1).clamp(0, 10))
 }
 
-fn today(state: &AppState) -> time::Date {
+/// The server clock's date (UTC).
+pub fn today(state: &AppState) -> time::Date {
     OffsetDateTime::from_unix_timestamp(state.clock.now())
         .map_or(OffsetDateTime::UNIX_EPOCH.date(), |t| t.date())
 }

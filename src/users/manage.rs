@@ -35,7 +35,7 @@ fn is_plain(user: &User) -> bool {
 }
 
 /// The user `id` if the caller may read (or, with `write`, change) it; else 404.
-async fn reachable(state: &AppState, principal: &Principal, id: &UserId, write: bool) -> ApiResult<User> {
+pub async fn reachable(state: &AppState, principal: &Principal, id: &UserId, write: bool) -> ApiResult<User> {
     let user = store::find(&state.db, id).await?.ok_or(ApiError::NotFound)?;
     if principal.can(Permission::UsersAdmin) {
         return Ok(user);
@@ -78,17 +78,28 @@ pub(crate) async fn list_users(
     State(state): State<AppState>,
     principal: Principal,
     Query(params): Query<UserListParams>,
-    Query(list): Query<ListQuery>,
+    Query(query): Query<ListQuery>,
 ) -> ApiResult<Json<Page<UserView>>> {
+    let listing = query.check(&store::SCHEMA, store::DEFAULT_ORDER)?;
+    let (users, total) = list(&state, &principal, params.include_expired, &listing).await?;
+    Ok(Json(listing.page_of(users.iter().map(UserView::from).collect(), total)))
+}
+
+/// The users within the caller's reach (`users:read`): managers see plain users,
+/// admins everyone (and, asking for them, the expired).
+pub async fn list(
+    state: &AppState,
+    principal: &Principal,
+    include_expired: bool,
+    listing: &crate::http::listing::Listing,
+) -> ApiResult<(Vec<User>, Option<u64>)> {
     principal.require(Permission::UsersRead)?;
-    let listing = list.check(&store::SCHEMA, store::DEFAULT_ORDER)?;
     let admin = principal.can(Permission::UsersAdmin);
-    if params.include_expired && !admin {
+    if include_expired && !admin {
         return Err(ApiError::Forbidden("only administrators see expired users".into()));
     }
     let only_roles = (!admin).then_some(&PLAIN_ROLES[..]);
-    let (users, total) = store::list(&state.db, params.include_expired, only_roles, &listing).await?;
-    Ok(Json(listing.page_of(users.iter().map(UserView::from).collect(), total)))
+    Ok(store::list(&state.db, include_expired, only_roles, listing).await?)
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -116,25 +127,45 @@ pub(crate) async fn create_user(
     principal: Principal,
     Json(body): Json<NewUserRequest>,
 ) -> ApiResult<(StatusCode, Json<UserView>)> {
-    principal.require(Permission::UsersWrite)?;
     let roles = body.roles.unwrap_or_else(|| vec!["user".into()]);
-    check_roles(&state, &roles)?;
-    if !principal.can(Permission::UsersAdmin) && !roles.iter().all(|r| PLAIN_ROLES.contains(&r.as_str())) {
-        return Err(ApiError::Forbidden(
-            "managers may only create users with the user and operator roles".into(),
-        ));
-    }
-    let role_names: Vec<&str> = roles.iter().map(String::as_str).collect();
     let input = AccountInput {
         username: &body.username,
         password: Some(&body.password),
         email: body.email.as_deref(),
         name: body.name.as_deref(),
     };
+    let user = create(&state, &principal, ip, &input, &roles).await?;
+    Ok((StatusCode::CREATED, Json(UserView::from(&user))))
+}
+
+/// Creates a user with `roles` (`users:write`; managers give plain roles only).
+pub async fn create(
+    state: &AppState,
+    principal: &Principal,
+    ip: std::net::IpAddr,
+    input: &AccountInput<'_>,
+    roles: &[String],
+) -> ApiResult<User> {
+    principal.require(Permission::UsersWrite)?;
+    let plain = roles.iter().all(|r| PLAIN_ROLES.contains(&r.as_str()));
+    if !principal.can(Permission::UsersAdmin) && !plain {
+        return Err(ApiError::Forbidden(
+            "managers may only create users with the user and operator roles".into(),
+        ));
+    }
+    let role_names: Vec<&str> = roles.iter().map(String::as_str).collect();
     let creation = Creation { roles: &role_names, created_by: Some(&principal.user_id), link: None };
     let min = usize::from(state.config.password_min_length);
     let now = state.clock.now();
-    let account = accounts::validate(&state.hasher, min, &input).await?;
+    // Every field is checked, the roles with the rest, before anything is written.
+    let account = match (check_roles(state, roles), accounts::validate(&state.hasher, min, input).await) {
+        (Ok(()), Ok(account)) => account,
+        (Err(ApiError::Validation(mut errors)), Err(ApiError::Validation(more))) => {
+            errors.extend(more);
+            return Err(ApiError::Validation(errors));
+        }
+        (Err(err), _) | (_, Err(err)) => return Err(err),
+    };
     let mut tx = state.db.begin().await?;
     let user = accounts::create(&mut tx, account, creation, now).await?;
     Event::new(Action::UserCreated)
@@ -145,7 +176,7 @@ pub(crate) async fn create_user(
         .record(&mut tx, now)
         .await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(UserView::from(&user))))
+    Ok(user)
 }
 
 /// A user (yourself, or someone you manage).
@@ -255,13 +286,24 @@ pub(crate) async fn delete_user(
     principal: Principal,
     Path(id): Path<UserId>,
 ) -> ApiResult<StatusCode> {
-    let user = reachable(&state, &principal, &id, true).await?;
+    expire(&state, &principal, ip, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Expires user `id` (someone the caller may change): sessions and tokens end.
+pub async fn expire(
+    state: &AppState,
+    principal: &Principal,
+    ip: std::net::IpAddr,
+    id: &UserId,
+) -> ApiResult<()> {
+    let user = reachable(state, principal, id, true).await?;
     let mut tx = state.db.begin().await?;
     let expired = lifecycle::expire(&mut tx, &user, &principal.user_id, ip, state.clock.now()).await?;
     let invalidate = expired.ok_or(ApiError::NotFound)?;
     tx.commit().await?;
     state.gate.invalidate(invalidate).await;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -283,11 +325,22 @@ pub(crate) async fn set_roles(
     Path(id): Path<UserId>,
     Json(body): Json<RolesRequest>,
 ) -> ApiResult<Json<UserView>> {
+    Ok(Json(UserView::from(&replace_roles(&state, &principal, ip, &id, &body.roles).await?)))
+}
+
+/// Replaces the roles of user `id` (administrators only), keeping an administrator.
+pub async fn replace_roles(
+    state: &AppState,
+    principal: &Principal,
+    ip: std::net::IpAddr,
+    id: &UserId,
+    roles: &[String],
+) -> ApiResult<User> {
     principal.require(Permission::UsersAdmin)?;
-    check_roles(&state, &body.roles)?;
+    check_roles(state, roles)?;
     let user =
-        store::find(&state.db, &id).await?.filter(|u| u.expired_at.is_none()).ok_or(ApiError::NotFound)?;
-    let mut roles: Vec<&str> = body.roles.iter().map(String::as_str).collect();
+        store::find(&state.db, id).await?.filter(|u| u.expired_at.is_none()).ok_or(ApiError::NotFound)?;
+    let mut roles: Vec<&str> = roles.iter().map(String::as_str).collect();
     roles.sort_unstable();
     roles.dedup();
     let now = state.clock.now();
@@ -306,10 +359,5 @@ pub(crate) async fn set_roles(
     tx.commit().await?;
     state.gate.invalidate(vec![Invalidation::User(user.id.to_string())]).await;
     let roles = roles.into_iter().map(str::to_owned).collect();
-    Ok(Json(UserView::from(&User {
-        roles,
-        updated_at: now,
-        updated_by: Some(principal.user_id.to_string()),
-        ..user
-    })))
+    Ok(User { roles, updated_at: now, updated_by: Some(principal.user_id.to_string()), ..user })
 }

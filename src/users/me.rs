@@ -86,6 +86,15 @@ pub(crate) async fn patch_me(
     principal: Principal,
     Json(patch): Json<MePatch>,
 ) -> ApiResult<Json<UserView>> {
+    Ok(Json(UserView::from(&update(&state, &principal, patch).await?)))
+}
+
+/// Applies `patch` to the caller's own account.
+pub async fn update(
+    state: &AppState,
+    principal: &Principal,
+    patch: MePatch,
+) -> ApiResult<crate::accounts::model::User> {
     principal.require(Permission::ProfileWrite)?;
     let change = patch.validate().map_err(ApiError::from)?;
     let now = state.clock.now();
@@ -95,7 +104,7 @@ pub(crate) async fn patch_me(
         .await?
         .ok_or_else(ApiError::unauthenticated)?;
     tx.commit().await?;
-    Ok(Json(UserView::from(&user)))
+    Ok(user)
 }
 
 /// Close the caller's account: it is expired and every session and API token ends.
@@ -138,22 +147,34 @@ pub(crate) async fn change_password(
     principal: Principal,
     Json(body): Json<PasswordChange>,
 ) -> ApiResult<StatusCode> {
+    set_password(&state, &principal, ip, &body.current_password, &body.new_password).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Changes the caller's password (from a session; the current one must match);
+/// every other session ends.
+pub async fn set_password(
+    state: &AppState,
+    principal: &Principal,
+    ip: std::net::IpAddr,
+    current: &str,
+    new: &str,
+) -> ApiResult<()> {
     let session_id = principal.session_id()?;
     // A stolen access token must not become a password-guessing oracle: the same
     // IP budget and account lock as login apply.
     state.limiter.hit(ip).await?;
-    let user = load(&state, &principal).await?;
+    let user = load(state, principal).await?;
     let min = usize::from(state.config.password_min_length);
-    password_policy::check(&body.new_password, &user.username, min)
-        .map_err(|e| Invalid::new("new_password", e.message))?;
-    let attempt = login::check_password(&state, Some(&user), &body.current_password).await?;
+    password_policy::check(new, &user.username, min).map_err(|e| Invalid::new("new_password", e.message))?;
+    let attempt = login::check_password(state, Some(&user), current).await?;
     let hash = match attempt {
-        login::Attempt::Match { .. } => Some(state.hasher.hash(&body.new_password).await?),
+        login::Attempt::Match { .. } => Some(state.hasher.hash(new).await?),
         _ => None,
     };
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
-    login::settle(&state, &mut tx, &attempt).await?;
+    login::settle(state, &mut tx, &attempt).await?;
     let Some(hash) = hash else {
         // The failed attempt counts (and may lock the account): that much is kept.
         tx.commit().await?;
@@ -167,5 +188,5 @@ pub(crate) async fn change_password(
         lifecycle::password_changed(&mut tx, &user.id, Some(session_id), &user.id, ip, now).await?;
     tx.commit().await?;
     state.gate.invalidate(invalidate).await;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }

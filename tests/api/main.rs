@@ -23,6 +23,7 @@ mod forged_tokens;
 mod http_conventions;
 mod management;
 mod ops;
+mod page_runs;
 mod pages;
 mod pages_browser;
 mod permissions;

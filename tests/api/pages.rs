@@ -41,7 +41,7 @@ async fn form_at(app: &TestApp, path: &str, nonce_name: &str) -> (String, String
     (token, format!("{nonce_name}={nonce}"))
 }
 
-async fn post_form(app: &TestApp, path: &str, cookie: &str, fields: &[(&str, &str)]) -> Response {
+pub async fn post_form(app: &TestApp, path: &str, cookie: &str, fields: &[(&str, &str)]) -> Response {
     let req = app.client.post(app.url(path)).header("cookie", cookie).form(fields);
     req.send().await.unwrap()
 }
@@ -62,12 +62,12 @@ pub async fn signed_in(app: &TestApp, username: &str) -> String {
     web_login(app, username, "hallpass", "hallpass-nonce").await.0
 }
 
-async fn page(app: &TestApp, path: &str, cookie: &str) -> Response {
+pub async fn page(app: &TestApp, path: &str, cookie: &str) -> Response {
     app.client.get(app.url(path)).header("cookie", cookie).send().await.unwrap()
 }
 
 /// The token of the forms on a signed-in page.
-async fn page_token(app: &TestApp, cookie: &str) -> String {
+pub async fn page_token(app: &TestApp, cookie: &str) -> String {
     let html = page(app, "/dashboard", cookie).await.text().await.unwrap();
     html.split("name=\"csrf_token\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned()
 }
