@@ -51,16 +51,28 @@ struct FileRow {
     manage: bool,
 }
 
-/// Bytes for people: `1.4 MB`.
+/// Bytes for people: `1.4 MiB`.
 fn bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["bytes", "kB", "MB", "GB", "TB"];
+    const UNITS: [&str; 5] = ["bytes", "KiB", "MiB", "GiB", "TiB"];
     let mut value = n as f64;
     let mut unit = 0;
-    while value >= 1000.0 && unit < UNITS.len() - 1 {
-        value /= 1000.0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
         unit += 1;
     }
     if unit == 0 { format!("{n} bytes") } else { format!("{value:.1} {}", UNITS[unit]) }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sizes_read_as_people_read_them() {
+        assert_eq!(super::bytes(0), "0 bytes");
+        assert_eq!(super::bytes(1023), "1023 bytes");
+        assert_eq!(super::bytes(1536), "1.5 KiB");
+        assert_eq!(super::bytes(100 * 1024 * 1024), "100.0 MiB");
+        assert_eq!(super::bytes(u64::MAX), "16777216.0 TiB");
+    }
 }
 
 #[derive(Deserialize, Default)]

@@ -3,6 +3,7 @@
 //! `HALLPASS_TEST_POSTGRES_URL` / `HALLPASS_TEST_REDIS_URL` are set).
 
 mod browser;
+mod browser_flows;
 mod helpers;
 mod idp;
 mod s3_stub;
@@ -23,6 +24,8 @@ mod forged_tokens;
 mod http_conventions;
 mod management;
 mod ops;
+mod page_admin;
+mod page_files;
 mod page_runs;
 mod pages;
 mod pages_browser;
