@@ -1,4 +1,12 @@
 // Hallpass pages work without this script; it only adds conveniences.
+// A form sent back with mistakes puts the cursor on the first one.
+document.addEventListener("DOMContentLoaded", () => {
+  const first = document.querySelector("main [aria-invalid=true]");
+  if (first) {
+    first.focus();
+  }
+});
+
 // Forms marked data-confirm ask first.
 document.addEventListener("submit", (event) => {
   const message = event.target.getAttribute("data-confirm");
