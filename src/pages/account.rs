@@ -3,7 +3,7 @@
 
 use askama::Template;
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -11,6 +11,8 @@ use serde_json::json;
 
 use super::auth::{CsrfForm, checked_form, sign_out, signed_out};
 use super::errors::page_error;
+use super::listing::PageQuery;
+use super::profile::ProfileForm;
 use super::render;
 use super::runs::error_for;
 use super::session::Viewer;
@@ -19,7 +21,6 @@ use crate::app::AppState;
 use crate::audit::{Action, Event};
 use crate::auth::permissions::Permission;
 use crate::auth::sessions;
-use crate::clock::rfc3339;
 use crate::cluster::Invalidation;
 use crate::domain::ids::{SessionId, TokenId};
 use crate::http::client_ip::ClientIp;
@@ -32,13 +33,12 @@ use crate::tokens::{self, store as tokens_store};
 struct AccountPage<'a> {
     viewer: Option<&'a Viewer>,
     csrf: &'a str,
-    email: String,
-    name: String,
     roles: String,
     sessions: Vec<SessionRow>,
     tokens: Vec<TokenRow>,
-    /// Profile fields holding text (editable here) and the rest (shown as JSON).
-    text_fields: Vec<(String, String)>,
+    /// The profile form: as stored, or as typed when it was refused.
+    profile: ProfileForm,
+    /// Profile fields the form does not edit (not one line of text), as JSON.
     other_fields: Vec<(String, String)>,
     min_length: u8,
     more: Shown,
@@ -51,7 +51,7 @@ pub struct Shown {
     pub new_secret: Option<String>,
     pub token_error: Option<String>,
     /// The profile form as typed, when it was refused, and why.
-    pub profile: Option<(String, String)>,
+    pub profile: Option<ProfileForm>,
     pub profile_errors: Vec<FieldError>,
     pub password_errors: Vec<FieldError>,
     pub notice: Option<&'static str>,
@@ -71,8 +71,9 @@ struct TokenRow {
     expires: String,
 }
 
-fn when(at: Option<i64>, none: &str) -> String {
-    at.map_or_else(|| none.to_owned(), |at| rfc3339(at).replace('T', " ").replace('Z', " UTC"))
+/// A moment that may not have come: `none` then.
+fn maybe_when(at: Option<i64>, none: &str) -> String {
+    at.map_or_else(|| none.to_owned(), super::when)
 }
 
 struct SessionRow {
@@ -86,7 +87,7 @@ struct SessionRow {
 /// Sessions shown (the newest).
 const SHOWN: u64 = 50;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 pub struct Outcome {
     #[serde(default)]
     saved: String,
@@ -95,7 +96,7 @@ pub struct Outcome {
 pub async fn account(
     State(state): State<AppState>,
     SignedInOnly(visitor): SignedInOnly,
-    Query(outcome): Query<Outcome>,
+    PageQuery(outcome): PageQuery<Outcome>,
 ) -> Response {
     let notice = match outcome.saved.as_str() {
         "profile" => Some("Profile saved."),
@@ -106,9 +107,14 @@ pub async fn account(
 }
 
 /// The account page, with the outcome of a form.
-pub async fn show(state: &AppState, visitor: &SignedIn, status: StatusCode, more: Shown) -> Response {
+pub async fn show(state: &AppState, visitor: &SignedIn, status: StatusCode, mut more: Shown) -> Response {
     match gather(state, visitor).await {
-        Ok(page) => render(status, &AccountPage { more, ..page }),
+        Ok(mut page) => {
+            if let Some(typed) = more.profile.take() {
+                page.profile = typed;
+            }
+            render(status, &AccountPage { more, ..page })
+        }
         Err(err) => page_error(&err, Some(visitor)),
     }
 }
@@ -129,7 +135,7 @@ async fn gather<'a>(state: &AppState, visitor: &'a SignedIn) -> ApiResult<Accoun
                 s.user_agent.chars().take(80).collect()
             },
             ip: s.ip,
-            last_used: rfc3339(s.last_used_at).replace('T', " ").replace('Z', " UTC"),
+            last_used: super::when(s.last_used_at),
             id: s.id,
         })
         .collect();
@@ -145,24 +151,28 @@ async fn gather<'a>(state: &AppState, visitor: &'a SignedIn) -> ApiResult<Accoun
         .items
         .into_iter()
         .map(|t| TokenRow {
-            created: when(Some(t.created_at), ""),
-            last_used: when(t.last_used_at, "never"),
-            expires: when(t.expires_at, "never"),
+            created: super::when(t.created_at),
+            last_used: maybe_when(t.last_used_at, "never"),
+            expires: maybe_when(t.expires_at, "never"),
             id: t.id,
             name: t.name,
         })
         .collect();
-    let (text_fields, other_fields) = super::profile::fields(&user.profile);
+    let (fields, other_fields) = super::profile::fields(&user.profile);
+    let profile = ProfileForm {
+        name: user.name,
+        email: user.email.unwrap_or_default(),
+        fields,
+        ..ProfileForm::default()
+    };
     Ok(AccountPage {
         tokens,
-        text_fields,
+        profile,
         other_fields,
         min_length: state.config.password_min_length,
         more: Shown::default(),
         viewer: Some(&visitor.viewer),
         csrf: &visitor.csrf,
-        email: user.email.unwrap_or_default(),
-        name: user.name,
         roles: user.roles.join(", "),
         sessions,
     })

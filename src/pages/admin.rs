@@ -4,14 +4,14 @@
 
 use askama::Template;
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::auth::{checked_form, field_errors};
 use super::errors::page_error;
-use super::listing::{Column, Controls, ListParams, Pager};
+use super::listing::{Column, Controls, ListParams, PageQuery, Pager};
 use super::render;
 use super::runs::error_for;
 use super::session::{SignedIn, SignedInOnly, Viewer};
@@ -19,7 +19,6 @@ use crate::accounts::create::AccountInput;
 use crate::accounts::store as accounts_store;
 use crate::app::AppState;
 use crate::auth::permissions::{PLAIN_ROLES, Permission};
-use crate::clock::rfc3339;
 use crate::http::client_ip::ClientIp;
 use crate::http::error::{ApiResult, FieldError};
 use crate::users::manage;
@@ -93,9 +92,14 @@ fn search_filter(q: &str) -> String {
 pub async fn users(
     State(state): State<AppState>,
     SignedInOnly(visitor): SignedInOnly,
-    Query(query): Query<AdminQuery>,
+    PageQuery(query): PageQuery<AdminQuery>,
 ) -> Response {
-    let notice = query.created.as_ref().map(|name| format!("Created the user {name}."));
+    // The link names the user by id, so only a real user's name is ever shown.
+    let created = match query.created.as_deref().and_then(crate::domain::ids::UserId::parse) {
+        Some(id) => manage::reachable(&state, &visitor.principal, &id, false).await.ok(),
+        None => None,
+    };
+    let notice = created.map(|user| format!("Created the user {}.", user.username));
     show(&state, &visitor, query, StatusCode::OK, Shown { notice, ..Shown::default() }).await
 }
 
@@ -114,7 +118,10 @@ async fn show(
     more: Shown,
 ) -> Response {
     match gather(state, visitor, query, more).await {
-        Ok(page) => render(status, &page),
+        Ok(page) => {
+            let status = if page.search_error.is_some() { StatusCode::BAD_REQUEST } else { status };
+            render(status, &page)
+        }
         Err(err) => page_error(&err, Some(visitor)),
     }
 }
@@ -138,7 +145,7 @@ async fn gather<'a>(
             name: u.name,
             email: u.email.unwrap_or_default(),
             roles: u.roles.join(", "),
-            created: rfc3339(u.created_at).replace('T', " ").replace('Z', " UTC"),
+            created: super::when(u.created_at),
         })
         .collect();
     // The search box stands in for the filter: links carry `q`, not the filter.
@@ -226,8 +233,7 @@ pub async fn create(
     let roles = if form.roles.is_empty() { vec!["user".to_owned()] } else { form.roles.clone() };
     let refused = match manage::create(&state, &visitor.principal, ip, &input, &roles).await {
         Ok(user) => {
-            let query = serde_urlencoded::to_string([("created", user.username)]).unwrap_or_default();
-            return Redirect::to(&format!("/admin?{query}")).into_response();
+            return Redirect::to(&format!("/admin?created={}", user.id)).into_response();
         }
         Err(err) => field_errors(err),
     };

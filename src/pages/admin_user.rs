@@ -10,12 +10,12 @@ use axum::response::{IntoResponse, Redirect, Response};
 
 use super::auth::{CsrfForm, checked_form};
 use super::errors::page_error;
+use super::listing::PageQuery;
 use super::render;
 use super::session::{SignedIn, SignedInOnly, Viewer};
 use crate::accounts::model::User;
 use crate::app::AppState;
 use crate::auth::permissions::Permission;
-use crate::clock::rfc3339;
 use crate::domain::ids::UserId;
 use crate::http::client_ip::ClientIp;
 use crate::http::error::{ApiError, ApiResult};
@@ -31,6 +31,8 @@ struct UserPage<'a> {
     name: String,
     email: String,
     created: String,
+    /// When the account was expired, if it was.
+    expired: Option<String>,
     /// Every role, and whether the user holds it.
     roles: Vec<(String, bool)>,
     held: String,
@@ -49,7 +51,7 @@ pub async fn user(
     State(state): State<AppState>,
     SignedInOnly(visitor): SignedInOnly,
     Path(id): Path<String>,
-    axum::extract::Query(outcome): axum::extract::Query<Outcome>,
+    PageQuery(outcome): PageQuery<Outcome>,
 ) -> Response {
     let notice = match outcome.saved.as_str() {
         "roles" => Some("Roles saved. They apply from the user's next request."),
@@ -58,7 +60,7 @@ pub async fn user(
     show(&state, &visitor, &id, StatusCode::OK, None, notice).await
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, Default)]
 pub struct Outcome {
     #[serde(default)]
     saved: String,
@@ -100,7 +102,8 @@ fn page<'a>(
         can_set_roles: active && principal.can(Permission::UsersAdmin),
         can_expire: active && principal.can(Permission::UsersWrite) && user.id != principal.user_id,
         sees_audit: principal.can(Permission::AuditRead),
-        created: rfc3339(user.created_at).replace('T', " ").replace('Z', " UTC"),
+        created: super::when(user.created_at),
+        expired: user.expired_at.map(super::when),
         id: user.id.into_string(),
         username: user.username,
         name: user.name,

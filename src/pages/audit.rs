@@ -1,12 +1,12 @@
 //! `/admin/audit`: the audit log (`audit:read`), newest first, with the filter box.
 
 use askama::Template;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 
 use super::errors::page_error;
-use super::listing::{Column, Controls, ListParams, Pager};
+use super::listing::{Column, Controls, ListParams, PageQuery, Pager};
 use super::render;
 use super::session::{SignedIn, SignedInOnly, Viewer};
 use crate::app::AppState;
@@ -38,7 +38,7 @@ struct EventRow {
 pub async fn audit(
     State(state): State<AppState>,
     SignedInOnly(visitor): SignedInOnly,
-    Query(params): Query<ListParams>,
+    PageQuery(params): PageQuery<ListParams>,
 ) -> Response {
     match gather(&state, &visitor, params).await {
         Ok(page) => {

@@ -23,16 +23,19 @@ struct ErrorPage<'a> {
 /// The page for `err`: its status, a short human message, never a cause.
 pub fn page_error(err: &ApiError, visitor: Option<&SignedIn>) -> Response {
     let status = err.status();
-    let message = match status {
-        StatusCode::NOT_FOUND => "There is nothing here. The link may be old, or the page may have moved.",
-        StatusCode::FORBIDDEN => "You are not allowed to do that.",
-        StatusCode::TOO_MANY_REQUESTS => "Too many attempts. Please wait a minute and try again.",
-        StatusCode::BAD_REQUEST => "That request could not be understood.",
-        StatusCode::SERVICE_UNAVAILABLE => {
-            "The service is busy or briefly unavailable. Please try again shortly."
+    let detail;
+    let message = match err {
+        // What the visitor sent and how to fix it: the error's own words are safe.
+        ApiError::PayloadTooLarge { detail: text, .. } | ApiError::UnsupportedMediaType(text) => {
+            detail = format!("That was refused: {text}.");
+            detail.as_str()
         }
-        _ if status.is_server_error() => "Something went wrong on our side. Please try again.",
-        _ => "That did not work.",
+        ApiError::Validation(errors) => {
+            let each: Vec<String> = errors.iter().map(|e| format!("{}: {}", e.field, e.message)).collect();
+            detail = format!("That was refused: {}.", each.join("; "));
+            detail.as_str()
+        }
+        _ => general(status),
     };
     let page = ErrorPage {
         title: status.canonical_reason().unwrap_or("Error"),
@@ -50,6 +53,22 @@ pub fn page_error(err: &ApiError, visitor: Option<&SignedIn>) -> Response {
         response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(*retry_after));
     }
     response
+}
+
+/// A short message for each status, saying nothing of the cause.
+fn general(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::NOT_FOUND => "There is nothing here. The link may be old, or the page may have moved.",
+        StatusCode::FORBIDDEN => "You are not allowed to do that.",
+        StatusCode::TOO_MANY_REQUESTS => "Too many attempts. Please wait a minute and try again.",
+        StatusCode::BAD_REQUEST => "That request could not be understood.",
+        StatusCode::REQUEST_TIMEOUT => "That took too long: nothing arrived for a while. Please try again.",
+        StatusCode::SERVICE_UNAVAILABLE => {
+            "The service is busy or briefly unavailable. Please try again shortly."
+        }
+        _ if status.is_server_error() => "Something went wrong on our side. Please try again.",
+        _ => "That did not work.",
+    }
 }
 
 /// Paths nobody serves: a page for browsers, problem+json for the API and programs.

@@ -4,20 +4,19 @@
 
 use askama::Template;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::auth::{check_post, checked_form};
 use super::errors::page_error;
-use super::listing::{Column, Controls, ListParams, Pager};
+use super::listing::{Column, Controls, ListParams, PageQuery, Pager};
 use super::render;
 use super::session::Viewer;
 use super::session::{SignedIn, SignedInOnly};
 use crate::app::AppState;
 use crate::auth::permissions::Permission;
-use crate::clock::rfc3339;
 use crate::domain::ids::FileId;
 use crate::files::{manage, receive, store};
 use crate::http::client_ip::ClientIp;
@@ -86,12 +85,17 @@ pub struct Outcome {
 pub async fn files(
     State(state): State<AppState>,
     SignedInOnly(visitor): SignedInOnly,
-    Query(params): Query<ListParams>,
-    Query(outcome): Query<Outcome>,
+    PageQuery(params): PageQuery<ListParams>,
+    PageQuery(outcome): PageQuery<Outcome>,
 ) -> Response {
-    let notice = match (outcome.uploaded, outcome.deleted) {
+    // The link names the file by id, so only a real file's name is ever shown.
+    let uploaded = match outcome.uploaded.as_deref().and_then(FileId::parse) {
+        Some(id) => manage::find(&state, &id).await.ok().map(|f| f.name),
+        None => None,
+    };
+    let notice = match (uploaded, outcome.deleted.is_some()) {
         (Some(name), _) => Some(format!("Uploaded {name}.")),
-        (_, Some(name)) => Some(format!("Deleted {name}.")),
+        (_, true) => Some("File deleted.".to_owned()),
         _ => None,
     };
     show(&state, &visitor, params, StatusCode::OK, notice, None).await
@@ -127,7 +131,7 @@ async fn gather<'a>(state: &AppState, visitor: &'a SignedIn, params: ListParams)
             name: f.name,
             size: bytes(f.size),
             owner: f.owner,
-            created: rfc3339(f.created_at).replace('T', " ").replace('Z', " UTC"),
+            created: super::when(f.created_at),
         })
         .collect();
     let (used, _) = store::usage(&state.db, &principal.user_id).await?;
@@ -177,10 +181,7 @@ pub async fn upload(
         task.await.map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("upload task")))?
     };
     match uploaded.await {
-        Ok(file) => {
-            let query = serde_urlencoded::to_string([("uploaded", file.name)]).unwrap_or_default();
-            Redirect::to(&format!("/files?{query}")).into_response()
-        }
+        Ok(file) => Redirect::to(&format!("/files?uploaded={}", file.id)).into_response(),
         Err(err) => page_error(&err, Some(&visitor)),
     }
 }
@@ -213,15 +214,10 @@ pub async fn delete(
     let deleted = async {
         let _: super::auth::CsrfForm = checked_form(&state, &visitor, &headers, &body)?;
         let id = FileId::parse(&id).ok_or(ApiError::NotFound)?;
-        let name = manage::find(&state, &id).await?.name;
-        manage::delete(&state, &visitor.principal, ip, &id).await?;
-        Ok::<_, ApiError>(name)
+        manage::delete(&state, &visitor.principal, ip, &id).await
     };
     match deleted.await {
-        Ok(name) => {
-            let query = serde_urlencoded::to_string([("deleted", name)]).unwrap_or_default();
-            Redirect::to(&format!("/files?{query}")).into_response()
-        }
+        Ok(()) => Redirect::to("/files?deleted=1").into_response(),
         Err(err) => page_error(&err, Some(&visitor)),
     }
 }
@@ -257,7 +253,7 @@ pub async fn share(
     };
     match shared.await {
         Ok((url, expires_at)) => {
-            let expires = rfc3339(expires_at).replace('T', " ").replace('Z', " UTC");
+            let expires = super::when(expires_at);
             show(&state, &visitor, ListParams::default(), StatusCode::CREATED, None, Some((url, expires)))
                 .await
         }

@@ -7,6 +7,34 @@ use crate::domain::filter::{Schema, SortKey};
 use crate::http::error::ApiError;
 use crate::http::listing::{ListQuery, Listing, MAX_PAGE};
 
+/// A page's query string read leniently: the first of repeated names wins, and a
+/// query that does not fit `T` is `T::default()` (a page, never a plain-text 400).
+pub struct PageQuery<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for PageQuery<T>
+where
+    T: serde::de::DeserializeOwned + Default,
+    S: Send + Sync,
+{
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap_or_default();
+        let mut first: Vec<(String, String)> = Vec::new();
+        for (key, value) in pairs {
+            if !first.iter().any(|(k, _)| *k == key) {
+                first.push((key, value));
+            }
+        }
+        let again = serde_urlencoded::to_string(&first).unwrap_or_default();
+        Ok(Self(serde_urlencoded::from_str(&again).unwrap_or_default()))
+    }
+}
+
 /// Rows per page.
 pub const PAGE_ROWS: u64 = 20;
 
@@ -40,6 +68,13 @@ pub struct Controls {
     pub params: ListParams,
     pub page: u64,
     pub error: Option<BadQuery>,
+}
+
+impl Controls {
+    /// Whether the mistake shown is in `field` ("filter" or "sort").
+    pub fn refused(&self, field: &str) -> bool {
+        self.error.as_ref().is_some_and(|e| e.field == field)
+    }
 }
 
 impl ListParams {
@@ -117,18 +152,21 @@ impl Controls {
         if query.is_empty() { path.to_owned() } else { format!("{path}?{query}") }
     }
 
-    /// The headers of the sortable columns: `(label, field)`.
+    /// The headers of the sortable columns: `(label, sort)`, where the column
+    /// ascends as `sort` does (`-speed` for a pace, which grows as speed falls).
     pub fn columns(&self, path: &str, columns: &[(&'static str, &'static str)]) -> Vec<Column> {
         let current = self.params.sort.trim();
+        let reverse = |sort: &str| sort.strip_prefix('-').map_or_else(|| format!("-{sort}"), str::to_owned);
         columns
             .iter()
-            .map(|&(label, field)| {
-                let (aria_sort, next) = if current == field {
-                    ("ascending", format!("-{field}"))
-                } else if current == format!("-{field}") {
-                    ("descending", field.to_owned())
+            .map(|&(label, ascending)| {
+                let descending = reverse(ascending);
+                let (aria_sort, next) = if current == ascending {
+                    ("ascending", descending)
+                } else if current == descending {
+                    ("descending", ascending.to_owned())
                 } else {
-                    ("none", field.to_owned())
+                    ("none", ascending.to_owned())
                 };
                 let href = self.link(path, |p| {
                     p.sort = next;
@@ -179,6 +217,14 @@ mod tests {
         assert_eq!(columns[0].aria_sort, "ascending");
         assert_eq!(columns[0].href, "/runs?filter=distance+gt+1000&sort=-date");
         assert_eq!(columns[1].aria_sort, "none");
+        let pace = controls.columns("/runs", &[("Pace", "-speed")]);
+        assert_eq!(
+            (pace[0].aria_sort, pace[0].href.as_str()),
+            ("none", "/runs?filter=distance+gt+1000&sort=-speed")
+        );
+        let (_, by_pace) = params("", "-speed", "").check(&OWN, DEFAULT_ORDER);
+        let pace = by_pace.columns("/runs", &[("Pace", "-speed")]);
+        assert_eq!((pace[0].aria_sort, pace[0].href.as_str()), ("ascending", "/runs?sort=speed"));
         let pager = controls.pager("/runs", Some(45));
         assert_eq!((pager.page, pager.pages), (2, 3));
         assert_eq!(pager.previous.as_deref(), Some("/runs?filter=distance+gt+1000&sort=date"));

@@ -91,3 +91,8 @@ pub fn render(status: StatusCode, page: &impl Template) -> Response {
     headers.insert(REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     response
 }
+
+/// A moment as pages show it: `2026-12-03 19:51:57 UTC`.
+pub fn when(at: crate::clock::Timestamp) -> String {
+    crate::clock::rfc3339(at).replace('T', " ").replace('Z', " UTC")
+}

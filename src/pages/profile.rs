@@ -23,25 +23,75 @@ type Pair = (String, String);
 /// Longest name a new profile field may have.
 const MAX_KEY: usize = 64;
 
-/// The fields of a stored profile: those holding text (editable on the page), and
-/// the rest with their JSON.
+/// The profile form: name, e-mail, the profile's one-line text fields, and a new one.
+#[derive(Default)]
+pub struct ProfileForm {
+    pub name: String,
+    pub email: String,
+    pub fields: Vec<Pair>,
+    pub new_key: String,
+    pub new_value: String,
+}
+
+/// The fields of a stored profile: one-line text (editable on the page), and the
+/// rest with their JSON.
 pub fn fields(profile: &str) -> (Vec<Pair>, Vec<Pair>) {
     let object: Map<String, Value> = serde_json::from_str(profile).unwrap_or_default();
-    let (text, other): (Vec<_>, Vec<_>) = object.into_iter().partition(|(_, v)| v.is_string());
+    let (text, other): (Vec<_>, Vec<_>) =
+        object.into_iter().partition(|(_, v)| v.as_str().is_some_and(|t| !t.contains(['\n', '\r'])));
     let text = text.into_iter().map(|(k, v)| (k, v.as_str().unwrap_or_default().to_owned())).collect();
     let other = other.into_iter().map(|(k, v)| (k, v.to_string())).collect();
     (text, other)
 }
 
-/// The profile form: name, e-mail, then `profile_key`/`profile_value` pairs in order
-/// (the last pair adds a field; an emptied value removes one).
-fn read(body: &[u8]) -> Result<(String, String, Vec<Pair>), ApiError> {
-    let pairs: Vec<(String, String)> = form(body)?;
-    let value =
-        |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default();
-    let keys = pairs.iter().filter(|(k, _)| k == "profile_key").map(|(_, v)| v.trim().to_owned());
-    let values = pairs.iter().filter(|(k, _)| k == "profile_value").map(|(_, v)| v.clone());
-    Ok((value("name"), value("email"), keys.zip(values).collect()))
+impl ProfileForm {
+    /// The form as sent: `profile_key`/`profile_value` pairs in order for the fields
+    /// shown, `new_key`/`new_value` for one to add.
+    fn read(body: &[u8]) -> Result<Self, ApiError> {
+        let pairs: Vec<Pair> = form(body)?;
+        let value =
+            |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default();
+        let keys = pairs.iter().filter(|(k, _)| k == "profile_key").map(|(_, v)| v.clone());
+        let values = pairs.iter().filter(|(k, _)| k == "profile_value").map(|(_, v)| v.clone());
+        Ok(Self {
+            name: value("name"),
+            email: value("email"),
+            fields: keys.zip(values).collect(),
+            new_key: value("new_key"),
+            new_value: value("new_value"),
+        })
+    }
+
+    /// `stored` with this form's fields applied (an emptied value removes its field),
+    /// or what is wrong with the new field.
+    fn apply(&self, mut stored: Map<String, Value>) -> (Map<String, Value>, Vec<FieldError>) {
+        let mut errors = Vec::new();
+        for (key, value) in &self.fields {
+            if value.trim().is_empty() {
+                stored.remove(key);
+            } else if stored.contains_key(key) || key_is_fine(key) {
+                stored.insert(key.clone(), Value::String(value.clone()));
+            }
+        }
+        let key = self.new_key.trim();
+        if !key.is_empty() {
+            if !key_is_fine(key) {
+                errors.push(FieldError::new(
+                    "new_key",
+                    format!("must be at most {MAX_KEY} characters of text"),
+                ));
+            } else if self.new_value.trim().is_empty() {
+                errors.push(FieldError::new("new_value", "give the new field a value"));
+            } else {
+                stored.insert(key.to_owned(), Value::String(self.new_value.clone()));
+            }
+        }
+        (stored, errors)
+    }
+}
+
+fn key_is_fine(key: &str) -> bool {
+    key.chars().count() <= MAX_KEY && !key.chars().any(char::is_control)
 }
 
 pub async fn save_profile(
@@ -50,50 +100,39 @@ pub async fn save_profile(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let saved = async {
+    let read = async {
         let _: super::auth::CsrfForm = checked_form(&state, &visitor, &headers, &body)?;
-        let (name, email, pairs) = read(&body)?;
+        let typed = ProfileForm::read(&body)?;
         let user = crate::accounts::store::find(&state.db, &visitor.principal.user_id)
             .await?
             .ok_or(ApiError::NotFound)?;
-        let mut profile: Map<String, Value> = serde_json::from_str(&user.profile).unwrap_or_default();
-        let mut errors = Vec::new();
-        for (key, value) in pairs {
-            if key.is_empty() {
-                continue;
-            }
-            if key.chars().count() > MAX_KEY || key.chars().any(char::is_control) {
-                errors.push(FieldError::new(
-                    "profile",
-                    format!("a field name has at most {MAX_KEY} characters"),
-                ));
-            } else if value.trim().is_empty() {
-                profile.remove(&key);
-            } else {
-                profile.insert(key, Value::String(value));
-            }
-        }
-        let email = email.trim();
-        let patch = MePatch {
-            username: None,
-            email: Some((!email.is_empty()).then(|| email.to_owned())),
-            name: Some(name.clone()),
-            profile: Some(Value::Object(profile)),
-        };
-        if !errors.is_empty() {
-            return Ok(Err((StatusCode::UNPROCESSABLE_ENTITY, errors, name, email.to_owned())));
-        }
-        match me::update(&state, &visitor.principal, patch).await {
-            Ok(_) => Ok(Ok(())),
-            Err(err) => {
-                field_errors(err).map(|(status, errors)| Err((status, errors, name, email.to_owned())))
-            }
-        }
+        Ok::<_, ApiError>((typed, serde_json::from_str(&user.profile).unwrap_or_default()))
     };
-    match saved.await {
-        Ok(Ok(())) => Redirect::to("/account?saved=profile").into_response(),
-        Ok(Err((status, profile_errors, name, email))) => {
-            let more = Shown { profile: Some((name, email)), profile_errors, ..Shown::default() };
+    let (typed, stored) = match read.await {
+        Ok(read) => read,
+        Err(err) => return page_error(&err, Some(&visitor)),
+    };
+    let (profile, mut errors) = typed.apply(stored);
+    let email = typed.email.trim();
+    let patch = MePatch {
+        username: None,
+        email: Some((!email.is_empty()).then(|| email.to_owned())),
+        name: Some(typed.name.clone()),
+        profile: Some(Value::Object(profile)),
+    };
+    let refused = if errors.is_empty() {
+        match me::update(&state, &visitor.principal, patch).await {
+            Ok(_) => return Redirect::to("/account?saved=profile").into_response(),
+            Err(err) => field_errors(err),
+        }
+    } else {
+        // Every mistake at once: the fields' own checks too.
+        errors.extend(patch.validate().err().unwrap_or_default().into_iter().map(FieldError::from));
+        Ok((StatusCode::UNPROCESSABLE_ENTITY, errors))
+    };
+    match refused {
+        Ok((status, profile_errors)) => {
+            let more = Shown { profile: Some(typed), profile_errors, ..Shown::default() };
             show(&state, &visitor, status, more).await
         }
         Err(err) => page_error(&err, Some(&visitor)),

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use super::auth::{CsrfForm, checked_form};
 use super::errors::page_error;
 use super::render;
-use super::runs::{RunForm, RunRow, error_for};
+use super::runs::{RunForm, error_for};
 use super::session::Viewer;
 use super::session::{SignedIn, SignedInOnly};
 use crate::app::AppState;
@@ -53,7 +53,7 @@ pub async fn edit_form(
     };
     match found.await {
         Ok(run) => {
-            let form = RunForm::of(&RunRow::from(run));
+            let form = RunForm::of(&run);
             let page = EditPage {
                 viewer: Some(&visitor.viewer),
                 csrf: &visitor.csrf,
@@ -85,7 +85,16 @@ pub async fn save(
         Err(err) => return page_error(&err, Some(&visitor)),
     };
     match form.check() {
-        Ok(checked) => {
+        Ok(mut checked) => {
+            // What the form showed and came back unchanged keeps its stored value, so
+            // saving rounds nothing.
+            let shown = RunForm::of(&run);
+            if form.distance.trim() == shown.distance {
+                checked.distance = run.distance;
+            }
+            if form.time.trim() == shown.time {
+                checked.time = run.time;
+            }
             let before = (run.date, run.lat, run.lon);
             edit::replace(&mut run, checked);
             match edit::save(&state, run, before).await {

@@ -3,14 +3,14 @@
 
 use askama::Template;
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::auth::{check_post, checked_form};
 use super::errors::page_error;
-use super::listing::{Column, Controls, ListParams, Pager};
+use super::listing::{Column, Controls, ListParams, PageQuery, Pager};
 use super::render;
 use super::session::Viewer;
 use super::session::{SignedIn, SignedInOnly};
@@ -31,6 +31,8 @@ struct RunsPage<'a> {
     columns: Vec<Column>,
     pager: Pager,
     total: u64,
+    /// May log, edit and import runs (`runs:write`).
+    can_write: bool,
     more: More,
 }
 
@@ -42,6 +44,8 @@ pub struct More {
     pub errors: Vec<FieldError>,
     pub import_errors: Vec<FieldError>,
     pub notice: Option<String>,
+    /// The add form is new: today's date and the latest run's place go in it.
+    pub fresh: bool,
 }
 
 impl RunsPage<'_> {
@@ -122,8 +126,16 @@ fn kilometres(text: &str) -> Result<f64, Invalid> {
 /// `h:mm:ss`, `m:ss`, or whole minutes, as seconds.
 fn duration(text: &str) -> Result<f64, Invalid> {
     let wrong = || Invalid::new("time", "must be a time as h:mm:ss, e.g. 0:42:30");
+    let too_long = || Invalid::new("time", format!("must be more than zero and at most {MAX_HOURS} hours"));
     let parts: Vec<&str> = text.trim().split(':').collect();
-    let number = |p: &str| p.trim().parse::<u64>().map_err(|_| wrong());
+    // Six digits are more than any time allowed, and keep the sums far from overflow.
+    let number = |p: &str| {
+        let p = p.trim();
+        if p.is_empty() || p.len() > 6 || !p.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(wrong());
+        }
+        p.parse::<u64>().map_err(|_| wrong())
+    };
     let seconds = match parts.as_slice() {
         [minutes] => number(minutes)? * 60,
         [m, s] if number(s)? < 60 => number(m)? * 60 + number(s)?,
@@ -131,21 +143,29 @@ fn duration(text: &str) -> Result<f64, Invalid> {
         _ => return Err(wrong()),
     };
     if seconds == 0 || seconds > MAX_HOURS * 3600 {
-        return Err(Invalid::new("time", format!("must be more than zero and at most {MAX_HOURS} hours")));
+        return Err(too_long());
     }
     Ok(seconds as f64)
+}
+
+/// Kilometres for a form: to the metre, without trailing zeros.
+pub fn km_text(metres: f64) -> String {
+    let text = format!("{:.3}", metres / 1000.0);
+    text.trim_end_matches('0').trim_end_matches('.').to_owned()
 }
 
 impl RunForm {
     /// The form checked as the API checks a run, in the form's units and words.
     pub fn check(&self) -> Result<edit::Checked, Vec<FieldError>> {
         let location = LocationInput::Text(self.location.clone());
+        // Browsers send a text area's line breaks as CRLF.
+        let notes = self.notes.replace("\r\n", "\n").replace('\r', "\n");
         let fields = edit::Fields {
             date: &self.date,
             distance: kilometres(&self.distance),
             time: duration(&self.time),
             location: &location,
-            notes: &self.notes,
+            notes: &notes,
         };
         edit::check(fields).map_err(|err| match err {
             ApiError::Validation(errors) => errors.into_iter().map(for_people).collect(),
@@ -153,12 +173,13 @@ impl RunForm {
         })
     }
 
-    pub fn of(run: &RunRow) -> Self {
+    /// The form filled with `run`.
+    pub fn of(run: &Run) -> Self {
         Self {
-            date: run.date.clone(),
-            distance: run.km.clone(),
-            time: run.duration.clone(),
-            location: run.location.clone(),
+            date: date_text(run.date),
+            distance: km_text(run.distance),
+            time: clock(run.time),
+            location: format!("{} {}", run.lat, run.lon),
             notes: run.notes.clone(),
         }
     }
@@ -170,7 +191,9 @@ fn for_people(error: FieldError) -> FieldError {
         "time" if error.message.contains("speed") => {
             FieldError::new("time", "is too short for that distance (faster than 360 km/h)")
         }
-        "location" => FieldError::new("location", "must be latitude and longitude, e.g. 52.37 4.89"),
+        "location" if !error.message.contains('±') => {
+            FieldError::new("location", "must be latitude and longitude, e.g. 52.37 4.89")
+        }
         _ => error,
     }
 }
@@ -178,7 +201,7 @@ fn for_people(error: FieldError) -> FieldError {
 #[derive(Deserialize, Default)]
 pub struct Outcome {
     #[serde(default)]
-    imported: Option<u64>,
+    imported: Option<String>,
     #[serde(default)]
     saved: Option<String>,
 }
@@ -186,17 +209,19 @@ pub struct Outcome {
 pub async fn runs(
     State(state): State<AppState>,
     SignedInOnly(visitor): SignedInOnly,
-    Query(params): Query<ListParams>,
-    Query(outcome): Query<Outcome>,
+    PageQuery(params): PageQuery<ListParams>,
+    PageQuery(outcome): PageQuery<Outcome>,
 ) -> Response {
     let notice = match (outcome.imported, outcome.saved.as_deref()) {
-        (Some(n), _) => Some(format!("Imported {n} run{}.", if n == 1 { "" } else { "s" })),
+        (Some(n), _) => {
+            n.parse::<u64>().ok().map(|n| format!("Imported {n} run{}.", if n == 1 { "" } else { "s" }))
+        }
         (_, Some("added")) => Some("Run added.".to_owned()),
         (_, Some("updated")) => Some("Run updated.".to_owned()),
         (_, Some("deleted")) => Some("Run deleted.".to_owned()),
         _ => None,
     };
-    show(&state, &visitor, params, StatusCode::OK, More { notice, ..More::default() }).await
+    show(&state, &visitor, params, StatusCode::OK, More { notice, fresh: true, ..More::default() }).await
 }
 
 async fn show(
@@ -226,19 +251,20 @@ async fn gather<'a>(
     let (listing, controls) = params.check(&store::OWN, store::DEFAULT_ORDER);
     let (runs, total) = store::list(&state.db, Some(owner), None, &listing).await?;
     let rows: Vec<RunRow> = runs.into_iter().map(RunRow::from).collect();
-    if more.form.date.is_empty() {
+    if more.fresh {
         more.form.date = date_text(crate::runs::weather_jobs::today(state));
         more.form.location = rows.first().map(|r| r.location.clone()).unwrap_or_default();
     }
     let columns = controls.columns(
         "/runs",
-        &[("Date", "date"), ("Distance (km)", "distance"), ("Time", "time"), ("Pace", "speed")],
+        &[("Date", "date"), ("Distance (km)", "distance"), ("Time", "time"), ("Pace", "-speed")],
     );
     Ok(RunsPage {
         viewer: Some(&visitor.viewer),
         csrf: &visitor.csrf,
         pager: controls.pager("/runs", total),
         total: total.unwrap_or(0),
+        can_write: visitor.principal.can(Permission::RunsWrite),
         columns,
         controls,
         rows,
@@ -282,13 +308,15 @@ pub async fn import_csv(
         let (token, csv) = read_upload(&headers, body).await?;
         check_post(&state, &visitor, &headers, &token)?;
         visitor.principal.require(Permission::RunsWrite)?;
+        let csv =
+            csv.filter(|f| !f.is_empty()).ok_or_else(|| ApiError::invalid("file", "choose a CSV file"))?;
         let text = String::from_utf8(csv).map_err(|_| ApiError::invalid("file", "must be UTF-8 text"))?;
         import::import(&state, &visitor.principal.user_id, text).await
     };
     match imported.await {
         Ok(n) => Redirect::to(&format!("/runs?imported={n}")).into_response(),
         Err(ApiError::Validation(import_errors)) => {
-            let more = More { import_errors, ..More::default() };
+            let more = More { import_errors, fresh: true, ..More::default() };
             show(&state, &visitor, ListParams::default(), StatusCode::UNPROCESSABLE_ENTITY, more).await
         }
         Err(err) => page_error(&err, Some(&visitor)),
@@ -297,7 +325,7 @@ pub async fn import_csv(
 
 /// The `csrf_token` and the file of the import form (`multipart/form-data`, already
 /// bounded by the route's body limit).
-async fn read_upload(headers: &HeaderMap, body: Bytes) -> ApiResult<(String, Vec<u8>)> {
+async fn read_upload(headers: &HeaderMap, body: Bytes) -> ApiResult<(String, Option<Vec<u8>>)> {
     let malformed = || ApiError::bad_request("malformed_form", "malformed form");
     let content_type = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let boundary = multer::parse_boundary(content_type.unwrap_or_default()).map_err(|_| malformed())?;
@@ -311,7 +339,41 @@ async fn read_upload(headers: &HeaderMap, body: Bytes) -> ApiResult<(String, Vec
             _ => {}
         }
     }
-    let file =
-        file.filter(|f| !f.is_empty()).ok_or_else(|| ApiError::invalid("file", "choose a CSV file"))?;
     Ok((token, file))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{duration, km_text};
+
+    #[test]
+    fn times_read_as_people_write_them() {
+        assert_eq!(duration("0:42:30").unwrap(), 2550.0);
+        assert_eq!(duration("42:30").unwrap(), 2550.0);
+        assert_eq!(duration(" 45 ").unwrap(), 2700.0);
+        assert_eq!(duration("720:00:00").unwrap(), 2_592_000.0);
+        for wrong in [
+            "",
+            "0",
+            "0:61:00",
+            "1:2:3:4",
+            "a:b",
+            "-1:00",
+            "720:00:01",
+            "1:+5",
+            "307445734561825861",
+            "5124095576030432:00:00",
+            "99999999999999999999:00",
+        ] {
+            assert!(duration(wrong).is_err(), "{wrong}");
+        }
+    }
+
+    #[test]
+    fn kilometres_to_the_metre() {
+        assert_eq!(km_text(5123.0), "5.123");
+        assert_eq!(km_text(10_500.0), "10.5");
+        assert_eq!(km_text(12_000.0), "12");
+        assert_eq!(km_text(1.0), "0.001");
+    }
 }

@@ -58,7 +58,10 @@ fn check_roles(state: &AppState, roles: &[String]) -> ApiResult<()> {
         return Ok(());
     }
     let known: Vec<&str> = state.roles.names().collect();
-    Err(ApiError::invalid("roles", format!("unknown roles {unknown:?}; known roles are {known:?}")))
+    Err(ApiError::invalid(
+        "roles",
+        format!("unknown roles: {}; the roles are {}", unknown.join(", "), known.join(", ")),
+    ))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -80,6 +83,7 @@ pub(crate) async fn list_users(
     Query(params): Query<UserListParams>,
     Query(query): Query<ListQuery>,
 ) -> ApiResult<Json<Page<UserView>>> {
+    principal.require(Permission::UsersRead)?;
     let listing = query.check(&store::SCHEMA, store::DEFAULT_ORDER)?;
     let (users, total) = list(&state, &principal, params.include_expired, &listing).await?;
     Ok(Json(listing.page_of(users.iter().map(UserView::from).collect(), total)))
@@ -147,8 +151,9 @@ pub async fn create(
     roles: &[String],
 ) -> ApiResult<User> {
     principal.require(Permission::UsersWrite)?;
+    let known = check_roles(state, roles);
     let plain = roles.iter().all(|r| PLAIN_ROLES.contains(&r.as_str()));
-    if !principal.can(Permission::UsersAdmin) && !plain {
+    if known.is_ok() && !principal.can(Permission::UsersAdmin) && !plain {
         return Err(ApiError::Forbidden(
             "managers may only create users with the user and operator roles".into(),
         ));
@@ -158,7 +163,7 @@ pub async fn create(
     let min = usize::from(state.config.password_min_length);
     let now = state.clock.now();
     // Every field is checked, the roles with the rest, before anything is written.
-    let account = match (check_roles(state, roles), accounts::validate(&state.hasher, min, input).await) {
+    let account = match (known, accounts::validate(&state.hasher, min, input).await) {
         (Ok(()), Ok(account)) => account,
         (Err(ApiError::Validation(mut errors)), Err(ApiError::Validation(more))) => {
             errors.extend(more);

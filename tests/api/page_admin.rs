@@ -102,7 +102,11 @@ async fn admins_manage_everyone_and_managers_only_plain_users(backend: Backend) 
     let good =
         [("csrf_token", token.as_str()), ("username", "nina"), ("password", PASSWORD), ("roles", "operator")];
     let res = post_form(&app, "/admin/users", &admin, &good).await;
-    assert_eq!(res.headers()["location"], "/admin?created=nina");
+    let location = res.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.starts_with("/admin?created="), "{location}");
+    assert!(page(&app, &location, &admin).await.text().await.unwrap().contains("Created the user nina."));
+    let html = page(&app, "/admin?created=Your+session+expired", &admin).await.text().await.unwrap();
+    assert!(!html.contains("Created the user") && !html.contains("session expired"), "no text from the link");
     let nina = app.login_ok("nina").await;
     let me: Value = app.get("/api/v1/users/me", Some(&nina.access)).await.json().await.unwrap();
     assert_eq!(me["roles"], serde_json::json!(["operator"]));
@@ -126,8 +130,8 @@ async fn the_account_forms_change_profile_and_password(backend: Backend) {
         ("csrf_token", token.as_str()),
         ("name", "Walker"),
         ("email", "not an address"),
-        ("profile_key", "city"),
-        ("profile_value", "Turku"),
+        ("new_key", "city"),
+        ("new_value", "Turku"),
     ];
     let res = post_form(&app, "/account/profile", &cookie, &bad).await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
@@ -139,8 +143,8 @@ async fn the_account_forms_change_profile_and_password(backend: Backend) {
         ("csrf_token", token.as_str()),
         ("name", "Walker"),
         ("email", "w@example.com"),
-        ("profile_key", "city"),
-        ("profile_value", "Turku"),
+        ("new_key", "city"),
+        ("new_value", "Turku"),
     ];
     let res = post_form(&app, "/account/profile", &cookie, &good).await;
     assert_eq!(res.headers()["location"], "/account?saved=profile");
@@ -151,6 +155,48 @@ async fn the_account_forms_change_profile_and_password(backend: Backend) {
     );
     let html = page(&app, "/account", &cookie).await.text().await.unwrap();
     assert!(html.contains("value=\"Turku\""), "{html}");
+    // Fields written through the API with names the form would not take, or several
+    // lines, stay as they are; a bad new field is named with every other mistake.
+    let long = "k".repeat(80);
+    let odd = serde_json::json!({"profile": {"city": "Turku", " padded": "x", "note": "two\nlines", long.clone(): "long"}});
+    assert_eq!(app.patch_json("/api/v1/users/me", &odd, &elsewhere.access).await.status(), StatusCode::OK);
+    let html = page(&app, "/account", &cookie).await.text().await.unwrap();
+    assert!(!html.contains("value=\"two"), "several lines are shown, not edited: {html}");
+    let keep = [
+        ("csrf_token", token.as_str()),
+        ("name", "Walker 2"),
+        ("email", "w@example.com"),
+        ("profile_key", "city"),
+        ("profile_value", "Oulu"),
+        ("profile_key", " padded"),
+        ("profile_value", "y"),
+        ("profile_key", &long),
+        ("profile_value", "long"),
+    ];
+    let res = post_form(&app, "/account/profile", &cookie, &keep).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let me: Value = app.get("/api/v1/users/me", Some(&elsewhere.access)).await.json().await.unwrap();
+    assert_eq!(
+        (me["profile"]["city"].as_str(), me["profile"][" padded"].as_str()),
+        (Some("Oulu"), Some("y"))
+    );
+    assert_eq!((me["profile"]["note"].as_str(), me["name"].as_str()), (Some("two\nlines"), Some("Walker 2")));
+    let too_long = "x".repeat(65);
+    let both = [
+        ("csrf_token", token.as_str()),
+        ("name", "Walker"),
+        ("email", "nope"),
+        ("new_key", &too_long),
+        ("new_value", "v"),
+    ];
+    let res = post_form(&app, "/account/profile", &cookie, &both).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("id=\"email-error\"") && html.contains("id=\"new_key-error\""), "{html}");
+    assert!(html.contains("value=\"nope\""), "what was typed is kept");
+    let reset = serde_json::json!({"profile": {"city": "Turku"}});
+    app.patch_json("/api/v1/users/me", &reset, &elsewhere.access).await;
+
     // Emptying a field removes it.
     let clear = [
         ("csrf_token", token.as_str()),

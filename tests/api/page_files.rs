@@ -32,8 +32,10 @@ async fn operators_upload_through_the_page_and_others_download(backend: Backend)
     assert!(w.leftovers().is_empty(), "{:?}", w.leftovers());
 
     let res = upload(&w, &ops, &token, "report.bin", bytes.clone()).await;
-    assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    assert_eq!(res.headers()["location"], "/files?uploaded=report.bin");
+    let status = res.status();
+    assert_eq!(status, StatusCode::SEE_OTHER, "{}", res.text().await.unwrap());
+    let location = res.headers()["location"].to_str().unwrap().to_owned();
+    assert!(page(&w.app, &location, &ops).await.text().await.unwrap().contains("Uploaded report.bin."));
     let listed: Value = w.app.get("/api/v1/files", Some(&w.cli.access)).await.json().await.unwrap();
     let id = listed["items"][0]["id"].as_str().unwrap().to_owned();
     assert_eq!(listed["items"][0]["size"], 200_000);
@@ -69,7 +71,7 @@ async fn operators_upload_through_the_page_and_others_download(backend: Backend)
 
     // The owner deletes it: the row and the bytes go.
     let res = post_form(&w.app, &format!("/files/{id}/delete"), &ops, &[("csrf_token", &token)]).await;
-    assert_eq!(res.headers()["location"], "/files?deleted=report.bin");
+    assert_eq!(res.headers()["location"], "/files?deleted=1");
     assert_eq!(
         w.app.get(&format!("/api/v1/files/{id}"), Some(&w.cli.access)).await.status(),
         StatusCode::NOT_FOUND

@@ -76,7 +76,7 @@ async fn runs_are_added_edited_and_deleted_through_forms(backend: Backend) {
 
     // The edit form holds the run in people's units; saving replaces it.
     let html = page(&app, &format!("/runs/{id}/edit"), &cookie).await.text().await.unwrap();
-    assert!(html.contains("value=\"10.50\"") && html.contains("value=\"0:52:30\""), "{html}");
+    assert!(html.contains("value=\"10.5\"") && html.contains("value=\"0:52:30\""), "{html}");
     let edited = [
         ("csrf_token", token.as_str()),
         ("date", "2026-03-02"),
@@ -100,6 +100,38 @@ async fn runs_are_added_edited_and_deleted_through_forms(backend: Backend) {
     assert!(html.contains("<code>distance gt <mark>&#39;</mark>far&#39;</code>"), "{html}");
     let html = page(&app, "/runs?sort=distance", &cookie).await.text().await.unwrap();
     assert!(html.contains("aria-sort=\"ascending\"><a href=\"/runs?sort=-distance\">"), "{html}");
+
+    // Notes over several lines (a browser sends CRLF) are kept; saving the form as it
+    // was shown rounds nothing.
+    let precise = json!({"distance": 5123.4, "time": 1500.5, "notes": "hills\nthen flat"});
+    assert_eq!(
+        app.patch_json(&format!("/api/v1/runs/{id}"), &precise, &tokens.access).await.status(),
+        StatusCode::OK
+    );
+    let html = page(&app, &format!("/runs/{id}/edit"), &cookie).await.text().await.unwrap();
+    assert!(html.contains("value=\"5.123\"") && html.contains("value=\"0:25:01\""), "{html}");
+    let unchanged = [
+        ("csrf_token", token.as_str()),
+        ("date", "2026-03-02"),
+        ("distance", "5.123"),
+        ("time", "0:25:01"),
+        ("location", "60.17 24.94"),
+        ("notes", "hills\r\nthen flat\r\nand home"),
+    ];
+    let res = post_form(&app, &format!("/runs/{id}/edit"), &cookie, &unchanged).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let run: Value = app.get(&format!("/api/v1/runs/{id}"), Some(&tokens.access)).await.json().await.unwrap();
+    assert_eq!((run["distance"].as_f64(), run["time"].as_f64()), (Some(5123.4), Some(1500.5)));
+    assert_eq!(run["notes"], "hills\nthen flat\nand home");
+
+    // Pace ascends as speed falls; a query with repeated or odd values is still a page.
+    let html = page(&app, "/runs?sort=-speed", &cookie).await.text().await.unwrap();
+    assert!(html.contains("aria-sort=\"ascending\"><a href=\"/runs?sort=speed\">Pace"), "{html}");
+    let res = page(&app, "/runs?filter=a&filter=b&imported=x&page=-1", &cookie).await;
+    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/html"), "{:?}", res.headers());
+    // A bad sort is not carried on by the filter box.
+    let html = page(&app, "/runs?sort=nope", &cookie).await.text().await.unwrap();
+    assert!(html.contains("The sort has a mistake") && !html.contains("name=\"sort\""), "{html}");
 
     let res = post_form(&app, &format!("/runs/{id}/delete"), &cookie, &[("csrf_token", &token)]).await;
     assert_eq!(res.headers()["location"], "/runs?saved=deleted");
@@ -156,6 +188,17 @@ async fn csv_import_through_the_form(backend: Backend) {
     let csv =
         "date,location,distance,time\n2026-01-05,60.17 24.94,5000,1500\n2026-01-06,60.17 24.94,6000,1900\n";
     assert_eq!(import(&app, &cookie, "forged", csv).await.status(), StatusCode::FORBIDDEN);
+    // Without a file, a forged form is still just forged.
+    let empty = Form::new().text("csrf_token", "forged");
+    let res = app
+        .client
+        .post(app.url("/runs/import"))
+        .header("cookie", &cookie)
+        .multipart(empty)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
     let bad =
         "date,location,distance,time\n2026-01-05,60.17 24.94,5000,1500\n2026-01-06,60.17 24.94,-1,1900\n";
     let res = import(&app, &cookie, &token, bad).await;
