@@ -7,6 +7,7 @@
 
 mod data;
 mod files;
+mod pages;
 
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -34,7 +35,8 @@ struct Args {
     port: u16,
     /// Scenarios to run: login, refresh, verify, me, token-me, runs-list, runs-create,
     /// runs-weekly (the runs-* ones generate the run data first), files-large (upload
-    /// and download of one large file), files-small (many small uploads).
+    /// and download of one large file), files-small (many small uploads), page-runs and
+    /// page-dashboard (the web pages of a runner, with a cookie session).
     #[arg(long, value_delimiter = ',', default_value = "verify,me,token-me,refresh,login")]
     scenarios: Vec<String>,
     /// Users generated for the runs scenarios.
@@ -190,10 +192,16 @@ impl Conn {
             }
             None => Bytes::new(),
         };
+        let (status, _, body) = self.request(req.body(Full::new(body))?).await?;
+        Ok((status, body))
+    }
+
+    /// Sends `req`: the status, headers and body of the answer.
+    async fn request(&mut self, req: Request<Full<Bytes>>) -> anyhow::Result<(u16, hyper::HeaderMap, Bytes)> {
         self.sender.ready().await?;
-        let res = self.sender.send_request(req.body(Full::new(body))?).await?;
-        let status = res.status().as_u16();
-        Ok((status, res.into_body().collect().await?.to_bytes()))
+        let res = self.sender.send_request(req).await?;
+        let (parts, body) = res.into_parts();
+        Ok((parts.status.as_u16(), parts.headers, body.collect().await?.to_bytes()))
     }
 
     /// A raw (non-JSON) body.
@@ -257,7 +265,7 @@ struct Outcome {
 /// The account a connection works as.
 fn username(scenario: &str, index: usize) -> String {
     match scenario {
-        "runs-list" | "runs-create" => format!("runner{index}"),
+        "runs-list" | "runs-create" | "page-runs" | "page-dashboard" => format!("runner{index}"),
         "runs-weekly" => "heavy".to_owned(),
         _ => format!("bench{index}"),
     }
@@ -280,6 +288,11 @@ async fn drive(
             conn.call("POST", "/api/v1/tokens", Some(&access), Some(&json!({"name": "bench"}))).await?;
         anyhow::ensure!(status == 201, "token: {status}");
         serde_json::from_slice::<Value>(&body)?["token"].as_str().unwrap_or_default().to_owned()
+    } else {
+        String::new()
+    };
+    let cookie = if scenario.starts_with("page-") {
+        pages::web_session(&mut conn, &username).await?
     } else {
         String::new()
     };
@@ -314,6 +327,8 @@ async fn drive(
                 conn.call("POST", "/api/v1/auth/refresh", None, Some(&json!({"refresh_token": refresh})))
                     .await?
             }
+            "page-runs" => pages::get(&mut conn, "/runs", &cookie).await?,
+            "page-dashboard" => pages::get(&mut conn, "/dashboard", &cookie).await?,
             other => anyhow::bail!("unknown scenario {other}"),
         };
         outcome.latencies.record(started.elapsed().as_micros() as u64)?;
@@ -367,7 +382,7 @@ async fn main() -> anyhow::Result<()> {
     let server = Server::start(&args, &weather)?;
     wait_ready(args.port).await?;
     println!("hallpass bench: {} connections, {} s per scenario, SQLite", args.connections, args.seconds);
-    if args.scenarios.iter().any(|s| s.starts_with("runs-")) {
+    if args.scenarios.iter().any(|s| s.starts_with("runs-") || s.starts_with("page-")) {
         session(args.port, "template").await?;
         let started = Instant::now();
         let db = server.data_dir.join("hallpass.db");
