@@ -24,13 +24,29 @@ async fn load(state: &AppState, principal: &Principal) -> ApiResult<crate::accou
         .ok_or_else(ApiError::unauthenticated)
 }
 
+/// The caller's own account, with what they may do.
+#[derive(serde::Serialize, ToSchema)]
+pub struct MeView {
+    #[serde(flatten)]
+    user: UserView,
+    /// The caller's effective permissions: their roles' permissions, narrowed by the
+    /// scopes of the API token in use, if any.
+    permissions: Vec<String>,
+}
+
+impl MeView {
+    fn of(user: &crate::accounts::model::User, principal: &Principal) -> Self {
+        Self { user: UserView::from(user), permissions: principal.permissions.names() }
+    }
+}
+
 /// The caller's account.
 #[utoipa::path(get, path = "/api/v1/users/me", tag = "users",
-    responses((status = 200, body = UserView), (status = 401, body = Problem)),
+    responses((status = 200, body = MeView), (status = 401, body = Problem)),
     security(("bearer" = [])))]
-pub(crate) async fn get_me(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<UserView>> {
+pub(crate) async fn get_me(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<MeView>> {
     principal.require(Permission::ProfileRead)?;
-    Ok(Json(UserView::from(&load(&state, &principal).await?)))
+    Ok(Json(MeView::of(&load(&state, &principal).await?, &principal)))
 }
 
 /// Distinguishes a field sent as `null` (Some(None)) from one left out (None).
@@ -78,15 +94,15 @@ impl MePatch {
 
 /// Edit the caller's username, e-mail, name or profile.
 #[utoipa::path(patch, path = "/api/v1/users/me", tag = "users", request_body = MePatch,
-    responses((status = 200, body = UserView), (status = 401, body = Problem), (status = 409, body = Problem),
+    responses((status = 200, body = MeView), (status = 401, body = Problem), (status = 409, body = Problem),
               (status = 422, body = Problem)),
     security(("bearer" = [])))]
 pub(crate) async fn patch_me(
     State(state): State<AppState>,
     principal: Principal,
     Json(patch): Json<MePatch>,
-) -> ApiResult<Json<UserView>> {
-    Ok(Json(UserView::from(&update(&state, &principal, patch).await?)))
+) -> ApiResult<Json<MeView>> {
+    Ok(Json(MeView::of(&update(&state, &principal, patch).await?, &principal)))
 }
 
 /// Applies `patch` to the caller's own account.

@@ -89,7 +89,16 @@ async fn api_tokens_are_scoped_shown_once_and_revocable(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    assert_eq!(app.get("/api/v1/users/me", Some(&secret)).await.status(), StatusCode::OK);
+    // `me` says what the caller may do: the role's permissions, narrowed by a token's scopes.
+    let me: Value = app.get("/api/v1/users/me", Some(&secret)).await.json().await.unwrap();
+    assert_eq!((me["username"].as_str(), &me["permissions"]), (Some("alice"), &json!(["profile:read"])));
+    let me: Value = app.get("/api/v1/users/me", Some(&w.alice.access)).await.json().await.unwrap();
+    let permissions: Vec<&str> =
+        me["permissions"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    assert!(permissions.contains(&"profile:write") && permissions.contains(&"runs:write"), "{permissions:?}");
+    assert!(!permissions.contains(&"users:read"), "a plain user manages no one: {permissions:?}");
+    let me: Value = app.get("/api/v1/users/me", Some(&w.root.access)).await.json().await.unwrap();
+    assert!(me["permissions"].as_array().unwrap().contains(&json!("users:admin")));
     let res = app.patch_json("/api/v1/users/me", &json!({"name": "x"}), &secret).await;
     assert_problem(res, StatusCode::FORBIDDEN, "forbidden").await;
     // Tokens cannot mint tokens or change passwords.
