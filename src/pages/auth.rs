@@ -107,6 +107,7 @@ pub fn form<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
 pub async fn login(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    Visitor(visitor): Visitor,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -118,7 +119,9 @@ pub async fn login(
         return page_error(&err, None);
     }
     let user_agent = headers.get(USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    match sign_in(&state, ip, &form, user_agent).await {
+    // Signing in again in a browser that is signed in replaces its session.
+    let replaced = visitor.as_ref().map(|v| v.session_id.as_str());
+    match sign_in(&state, ip, &form, user_agent, replaced).await {
         Ok(Some(secret)) => welcome(&state, &secret),
         Ok(None) => {
             let login: String = form.username.chars().take(256).collect();
@@ -141,6 +144,7 @@ async fn sign_in(
     ip: std::net::IpAddr,
     form: &LoginForm,
     user_agent: &str,
+    replaced: Option<&str>,
 ) -> ApiResult<Option<String>> {
     state.limiter.hit(ip).await?;
     let user = crate::accounts::store::find_by_login(&state.db, &form.username).await?;
@@ -160,6 +164,9 @@ async fn sign_in(
     };
     let (session_id, secret) =
         open_web_session(state, &mut tx, &user.id, Some(&hash), user_agent, ip).await?;
+    if let Some(old) = replaced {
+        sessions::revoke(&mut tx, old, now).await?;
+    }
     Event::new(Action::LoginSucceeded)
         .actor(&user.id)
         .target(&user.id)
@@ -168,6 +175,9 @@ async fn sign_in(
         .record(&mut tx, now)
         .await?;
     tx.commit().await?;
+    if let Some(old) = replaced {
+        state.gate.invalidate(vec![Invalidation::Session(old.to_owned())]).await;
+    }
     Ok(Some(secret))
 }
 

@@ -14,6 +14,7 @@ on_both_backends!(
     a_session_ended_through_the_api_signs_the_browser_out,
     cookies_are_host_only_and_secure_over_https,
     sign_up_names_every_bad_field_then_signs_in,
+    signing_in_again_replaces_the_browsers_session,
 );
 
 /// The `name=value` of cookie `name` set by `res`, and its attributes.
@@ -355,4 +356,21 @@ async fn api_tokens_are_made_shown_once_and_revoked_on_the_account_page(backend:
     let me =
         app.client.get(app.url("/api/v1/users/me")).header("authorization", format!("Token {theirs_secret}"));
     assert_eq!(me.send().await.unwrap().status(), StatusCode::OK);
+}
+
+async fn signing_in_again_replaces_the_browsers_session(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.register("walker").await;
+    let old = signed_in(&app, "walker").await;
+    // A sign-in form from before (its nonce), sent by the signed-in browser.
+    let (token, nonce) = login_form(&app, "hallpass-nonce").await;
+    let fields = [("username", "walker"), ("password", PASSWORD), ("csrf_token", token.as_str())];
+    let res = post_form(&app, "/login", &format!("{old}; {nonce}"), &fields).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let (value, _) = set_cookie(res.headers(), "hallpass").expect("a new session cookie");
+    assert_eq!(page(&app, "/dashboard", &old).await.status(), StatusCode::SEE_OTHER, "the old session ended");
+    assert_eq!(page(&app, "/dashboard", &format!("hallpass={value}")).await.status(), StatusCode::OK);
+    let tokens = app.login_ok("walker").await;
+    let sessions: Value = app.get("/api/v1/auth/sessions", Some(&tokens.access)).await.json().await.unwrap();
+    assert_eq!(sessions["total"], 3, "registration's, the new browser session, this login: not the old one");
 }
