@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::auth::{checked_form, field_errors};
+use super::auth::{Fields, checked_form, field_errors};
 use super::errors::page_error;
 use super::listing::{Column, Controls, ListParams, PageQuery, Pager};
 use super::render;
@@ -152,19 +152,14 @@ async fn gather<'a>(
     let search = query.q;
     let search_error = controls.error.as_ref().map(|e| e.message.clone());
     let controls = Controls { params: ListParams { filter: String::new(), ..controls.params }, ..controls };
-    let with_q = |link: String| {
-        if search.trim().is_empty() {
-            return link;
-        }
-        let q = serde_urlencoded::to_string([("q", search.as_str())]).unwrap_or_default();
-        if link.contains('?') { format!("{link}&{q}") } else { format!("{link}?{q}") }
+    let path = if search.trim().is_empty() {
+        "/admin".to_owned()
+    } else {
+        format!("/admin?{}", serde_urlencoded::to_string([("q", search.as_str())]).unwrap_or_default())
     };
-    let mut columns =
-        controls.columns("/admin", &[("Username", "username"), ("Name", "name"), ("Created", "created_at")]);
-    columns.iter_mut().for_each(|c| c.href = with_q(std::mem::take(&mut c.href)));
-    let mut pager = controls.pager("/admin", total);
-    pager.previous = pager.previous.map(with_q);
-    pager.next = pager.next.map(with_q);
+    let columns =
+        controls.columns(&path, &[("Username", "username"), ("Name", "name"), ("Created", "created_at")]);
+    let pager = controls.pager(&path, total);
     let admin = principal.can(Permission::UsersAdmin);
     let ticked = |role: &str| {
         if more.form.roles.is_empty() { role == "user" } else { more.form.roles.iter().any(|r| r == role) }
@@ -210,20 +205,18 @@ pub async fn create(
     body: Bytes,
 ) -> Response {
     let read = checked_form::<super::auth::CsrfForm>(&state, &visitor, &headers, &body)
-        .and_then(|_| super::auth::form::<Vec<(String, String)>>(&body));
-    let pairs = match read {
-        Ok(pairs) => pairs,
+        .and_then(|_| Fields::read(&body));
+    let fields = match read {
+        Ok(fields) => fields,
         Err(err) => return page_error(&err, Some(&visitor)),
     };
-    let value =
-        |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default();
     let form = NewUserForm {
-        username: value("username"),
-        email: value("email"),
-        name: value("name"),
-        roles: pairs.iter().filter(|(k, _)| k == "roles").map(|(_, v)| v.clone()).collect(),
+        username: fields.first("username"),
+        email: fields.first("email"),
+        name: fields.first("name"),
+        roles: fields.all("roles"),
     };
-    let password = value("password");
+    let password = fields.first("password");
     let input = AccountInput {
         username: &form.username,
         password: Some(&password),

@@ -124,8 +124,7 @@ pub async fn set_roles(
 ) -> Response {
     let saved = async {
         let _: CsrfForm = checked_form(&state, &visitor, &headers, &body)?;
-        let pairs: Vec<(String, String)> = super::auth::form(&body)?;
-        let roles: Vec<String> = pairs.into_iter().filter(|(k, _)| k == "roles").map(|(_, v)| v).collect();
+        let roles = super::auth::Fields::read(&body)?.all("roles");
         manage::replace_roles(&state, &visitor.principal, ip, &id_of(&id)?, &roles).await
     };
     match saved.await {

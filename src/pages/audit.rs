@@ -41,10 +41,7 @@ pub async fn audit(
     PageQuery(params): PageQuery<ListParams>,
 ) -> Response {
     match gather(&state, &visitor, params).await {
-        Ok(page) => {
-            let status = if page.controls.error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
-            render(status, &page)
-        }
+        Ok(page) => render(page.controls.status(StatusCode::OK), &page),
         Err(err) => page_error(&err, Some(&visitor)),
     }
 }

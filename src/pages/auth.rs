@@ -104,6 +104,25 @@ pub fn form<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
     serde_urlencoded::from_bytes(body).map_err(|_| ApiError::bad_request("malformed_form", "malformed form"))
 }
 
+/// A form's fields in order, for forms that repeat a name (checkboxes, pairs).
+pub struct Fields(Vec<(String, String)>);
+
+impl Fields {
+    pub fn read(body: &[u8]) -> ApiResult<Self> {
+        form(body).map(Self)
+    }
+
+    /// The first value named `name` (empty when there is none).
+    pub fn first(&self, name: &str) -> String {
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default()
+    }
+
+    /// Every value named `name`, in order.
+    pub fn all(&self, name: &str) -> Vec<String> {
+        self.0.iter().filter(|(k, _)| k == name).map(|(_, v)| v.clone()).collect()
+    }
+}
+
 pub async fn login(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,

@@ -110,10 +110,7 @@ async fn show(
     link: Option<(String, String)>,
 ) -> Response {
     match gather(state, visitor, params).await {
-        Ok(page) => {
-            let status = if page.controls.error.is_some() { StatusCode::BAD_REQUEST } else { status };
-            render(status, &FilesPage { notice, link, ..page })
-        }
+        Ok(page) => render(page.controls.status(status), &FilesPage { notice, link, ..page }),
         Err(err) => page_error(&err, Some(visitor)),
     }
 }

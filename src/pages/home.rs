@@ -7,12 +7,13 @@ use axum::response::{IntoResponse, Redirect, Response};
 use super::chart::{self, Kind, Point};
 use super::errors::page_error;
 use super::render;
+use super::runs::RunRow;
 use super::session::Viewer;
 use super::session::{SignedIn, SignedInOnly, Visitor};
 use crate::app::AppState;
 use crate::http::error::ApiResult;
 use crate::http::listing::Listing;
-use crate::runs::model::{Run, date_text};
+
 use crate::runs::report::{self, Totals};
 use crate::runs::store as runs_store;
 use axum::extract::State;
@@ -45,16 +46,7 @@ struct Dashboard<'a> {
     totals: Totals,
     distance_chart: String,
     speed_chart: String,
-    recent: Vec<RecentRun>,
-}
-
-/// A row of the recent runs table, formatted for people.
-struct RecentRun {
-    date: String,
-    km: String,
-    duration: String,
-    pace: String,
-    weather: String,
+    recent: Vec<RunRow>,
 }
 
 impl Dashboard<'_> {
@@ -93,7 +85,7 @@ async fn gather<'a>(state: &AppState, visitor: &'a SignedIn) -> ApiResult<Dashbo
     let recent_listing =
         Listing { page: 0, count: 5, total: false, filter: None, order: runs_store::DEFAULT_ORDER.to_vec() };
     let (runs, _) = runs_store::list(&state.db, Some(owner), None, &recent_listing).await?;
-    let recent = runs.into_iter().map(RecentRun::from).collect();
+    let recent = runs.into_iter().map(RunRow::from).collect();
     let totals = report::totals(&state.db, owner).await?;
     Ok(Dashboard {
         viewer: Some(&visitor.viewer),
@@ -103,18 +95,4 @@ async fn gather<'a>(state: &AppState, visitor: &'a SignedIn) -> ApiResult<Dashbo
         speed_chart,
         recent,
     })
-}
-
-impl From<Run> for RecentRun {
-    fn from(run: Run) -> Self {
-        let seconds = run.time.round() as i64;
-        let pace = (run.time / (run.distance / 1000.0)).round() as i64;
-        Self {
-            date: date_text(run.date),
-            km: format!("{:.2}", run.distance / 1000.0),
-            duration: format!("{}:{:02}:{:02}", seconds / 3600, seconds % 3600 / 60, seconds % 60),
-            pace: format!("{}:{:02} /km", pace / 60, pace % 60),
-            weather: run.weather.map_or_else(|| run.weather_status.as_str().to_owned(), |w| w.summary),
-        }
-    }
 }

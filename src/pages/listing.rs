@@ -71,6 +71,11 @@ pub struct Controls {
 }
 
 impl Controls {
+    /// The page's status: `ok`, or 400 when the filter or sort was refused.
+    pub fn status(&self, ok: axum::http::StatusCode) -> axum::http::StatusCode {
+        if self.error.is_some() { axum::http::StatusCode::BAD_REQUEST } else { ok }
+    }
+
     /// Whether the mistake shown is in `field` ("filter" or "sort").
     pub fn refused(&self, field: &str) -> bool {
         self.error.as_ref().is_some_and(|e| e.field == field)
@@ -144,12 +149,14 @@ pub struct Pager {
 }
 
 impl Controls {
-    /// `path` with this list's query, changed by `change`.
+    /// `path` (which may carry a query of its own) with this list's query, changed
+    /// by `change`.
     fn link(&self, path: &str, change: impl FnOnce(&mut ListParams)) -> String {
         let mut params = self.params.clone();
         change(&mut params);
         let query = serde_urlencoded::to_string(&params).unwrap_or_default();
-        if query.is_empty() { path.to_owned() } else { format!("{path}?{query}") }
+        let joint = if path.contains('?') { '&' } else { '?' };
+        if query.is_empty() { path.to_owned() } else { format!("{path}{joint}{query}") }
     }
 
     /// The headers of the sortable columns: `(label, sort)`, where the column

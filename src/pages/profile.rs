@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::account::{Shown, show};
-use super::auth::{check_post, checked_form, field_errors, form};
+use super::auth::{Fields, check_post, checked_form, field_errors, form};
 use super::errors::page_error;
 use super::session::SignedInOnly;
 use crate::app::AppState;
@@ -48,17 +48,14 @@ impl ProfileForm {
     /// The form as sent: `profile_key`/`profile_value` pairs in order for the fields
     /// shown, `new_key`/`new_value` for one to add.
     fn read(body: &[u8]) -> Result<Self, ApiError> {
-        let pairs: Vec<Pair> = form(body)?;
-        let value =
-            |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default();
-        let keys = pairs.iter().filter(|(k, _)| k == "profile_key").map(|(_, v)| v.clone());
-        let values = pairs.iter().filter(|(k, _)| k == "profile_value").map(|(_, v)| v.clone());
+        let fields = Fields::read(body)?;
+        let (keys, values) = (fields.all("profile_key"), fields.all("profile_value"));
         Ok(Self {
-            name: value("name"),
-            email: value("email"),
-            fields: keys.zip(values).collect(),
-            new_key: value("new_key"),
-            new_value: value("new_value"),
+            name: fields.first("name"),
+            email: fields.first("email"),
+            fields: keys.into_iter().zip(values).collect(),
+            new_key: fields.first("new_key"),
+            new_value: fields.first("new_value"),
         })
     }
 

@@ -232,10 +232,7 @@ async fn show(
     more: More,
 ) -> Response {
     match gather(state, visitor, params, more).await {
-        Ok(page) => {
-            let status = if page.controls.error.is_some() { StatusCode::BAD_REQUEST } else { status };
-            render(status, &page)
-        }
+        Ok(page) => render(page.controls.status(status), &page),
         Err(err) => page_error(&err, Some(visitor)),
     }
 }
